@@ -43,6 +43,9 @@ endif
 CORE_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(CORE_PKGS) 2>/dev/null)
 CORE_LIBS   := $(shell $(PKG_CONFIG) --libs $(CORE_PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+# The programs reach every channel driver (channel_driver_find).
+ESMTP_LIBS  := $(shell $(PKG_CONFIG) --libs libesmtp-1.0 2>/dev/null)
+PROG_LIBS    = $(CORE_LIBS) $(ESMTP_LIBS)
 
 ALL_CFLAGS  = $(WARN) -D_GNU_SOURCE -I. $(CORE_CFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
@@ -85,17 +88,25 @@ $(LIB): $(LIB_OBJS)
 
 $(BUILD)/bin/dengon: $(CLI_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(CORE_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(PROG_LIBS)
 
 $(BUILD)/bin/dengond: $(BUILD)/relay/dengond.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(CORE_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PROG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(CORE_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PROG_LIBS) $(CMOCKA_LIBS)
 
 tests: all $(UNIT_TESTS)
+
+# Test tools: small programs the integration tests drive directly.
+TOOLS      := $(BUILD)/tools/smtp_send
+$(BUILD)/tools/%: tests/tools/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PROG_LIBS)
+tests: $(TOOLS)
+-include $(TOOLS:=.d)
 
 # deps: install what is missing (apt-get as root; otherwise print the line).
 deps:

@@ -119,6 +119,8 @@ struct conf {
 	char	*country_code;		/* digits only, e.g. "81" */
 	char	*log;			/* "syslog" | "stderr" | a path */
 	char	*group;			/* NULL or "": no group change */
+	int64_t	 retry_min;		/* seconds: first retry backoff */
+	int64_t	 retry_max;		/* seconds: bound of the backoff */
 
 	struct conf_channel	*channels;
 	size_t			 nchannels;

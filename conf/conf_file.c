@@ -142,6 +142,12 @@ static const struct key relay_keys[] = {
 	{ .name = "group", .type = KT_GROUP, .def = "dengon", .flags = K_EMPTY,
 	  .help = "the group that may use the CLI (database and socket are "
 	  "0660 in it); it must exist; empty: leave the files' group alone" },
+	{ .name = "retry_min", .type = KT_DURATION, .def = "30s", .min = 1,
+	  .help = "the first wait before retrying a delivery that failed "
+	  "temporarily; each further failure doubles it" },
+	{ .name = "retry_max", .type = KT_DURATION, .def = "30m", .min = 1,
+	  .help = "the longest wait between retries (the bound of the "
+	  "exponential backoff)" },
 	{ .name = NULL }
 };
 
@@ -1638,6 +1644,15 @@ store_relay(struct conf *c, const struct key *keys, struct val *vals)
 		*f[i].dst = v->v;
 		v->v = NULL;
 	}
+	/* Already validated as durations by fill_vals(); NULL if bad. */
+	const char *rmin = vget(vals, keys, "retry_min")->v;
+	const char *rmax = vget(vals, keys, "retry_max")->v;
+	if (rmin == NULL || conf_parse_duration(rmin, &c->retry_min) == -1)
+		c->retry_min = 30;
+	if (rmax == NULL || conf_parse_duration(rmax, &c->retry_max) == -1)
+		c->retry_max = 1800;
+	if (c->retry_max < c->retry_min)
+		c->retry_max = c->retry_min;
 }
 
 /* Validate one section and, if it is to be kept, add it to c. */

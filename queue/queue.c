@@ -48,6 +48,24 @@
 #define RCPT_COLS "id, name, org, groups, mail, lgwan, fax, sms, policy, line"
 
 /* The SQL of each statement, prepared once at open. */
+/* The columns of a struct queue_work (queue_work.c reads them in order). */
+#define WORK_SELECT \
+	"SELECT d.id, d.alert, d.recipient, d.name, d.org, d.mail, " \
+	    "d.lgwan, d.fax, d.sms, d.policy, d.code, d.token, d.state, " \
+	    "d.step, d.round, d.tries, d.next_action, d.expires, a.created, " \
+	    "a.tlp, a.drill, r.revision, r.subject, r.body, " \
+	    "(SELECT group_concat(t.channel) FROM attempt t WHERE " \
+	    " t.delivery = d.id AND t.round = d.round AND t.step = d.step " \
+	    " AND t.outcome = 'ok'), " \
+	    "(SELECT group_concat(t.channel) FROM attempt t WHERE " \
+	    " t.delivery = d.id AND t.outcome = 'permfail'), " \
+	    "(SELECT count(*) FROM attempt t WHERE t.delivery = d.id " \
+	    " AND t.finished IS NULL) " \
+	    "FROM delivery d JOIN alert a ON a.id = d.alert " \
+	    "JOIN alert_revision r ON r.alert = d.alert AND r.revision = " \
+	    "(SELECT max(x.revision) FROM alert_revision x " \
+	    " WHERE x.alert = d.alert) "
+
 static const char *const queue_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
@@ -174,6 +192,48 @@ static const char *const queue_sql[ST_COUNT] = {
 	[ST_ATT_FINISH] =
 	    "UPDATE attempt SET finished = ?2, outcome = ?3, evidence = ?4, "
 	    "error = ?5 WHERE id = ?1 AND finished IS NULL",
+
+	[ST_WORK_DUE] = WORK_SELECT
+	    "WHERE d.next_action IS NOT NULL AND d.next_action <= ?1 "
+	    "ORDER BY d.next_action, d.id LIMIT ?2",
+	[ST_WORK_ONE] = WORK_SELECT "WHERE d.id = ?1",
+	[ST_NEXT_DUE] =
+	    "SELECT min(next_action) FROM delivery WHERE next_action IS NOT NULL",
+	[ST_CLAIM_CHECK] =
+	    "SELECT 1 FROM delivery WHERE id = ?1 AND next_action IS NOT NULL "
+	    "AND next_action <= ?2 AND state IN ('pending', 'sent', "
+	    "'delivered')",
+	[ST_CLAIM_ADD] =
+	    "INSERT INTO attempt(delivery, channel, address, revision, started, "
+	    "round, step, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_CLAIM_DLV] =
+	    "UPDATE delivery SET next_action = NULL, updated = ?2 WHERE id = ?1",
+	[ST_ATT_OF] =
+	    "SELECT delivery, channel, finished FROM attempt WHERE id = ?1",
+	[ST_PLAN_SET] =
+	    "UPDATE delivery SET state = ?2, step = ?3, round = ?4, tries = ?5, "
+	    "next_action = ?6, updated = ?7 WHERE id = ?1",
+	[ST_RECOVER_EACH] =
+	    "SELECT a.id, a.delivery, d.alert, a.channel FROM attempt a "
+	    "JOIN delivery d ON d.id = a.delivery WHERE a.finished IS NULL",
+	[ST_RECOVER_DLV] =
+	    "UPDATE delivery SET next_action = ?2, updated = ?2 WHERE id = ?1 "
+	    "AND state IN ('pending', 'sent', 'delivered')",
+	[ST_HEALTH_GET] = "SELECT up FROM channel_state WHERE name = ?1",
+	[ST_HEALTH_SET] =
+	    "INSERT INTO channel_state(name, up, since, last_ok, last_error, "
+	    "last_error_at, updated) VALUES (?1, ?2, ?3, "
+	    "CASE WHEN ?2 THEN ?4 END, CASE WHEN ?2 THEN NULL ELSE ?5 END, "
+	    "CASE WHEN ?2 THEN NULL ELSE ?4 END, ?4) "
+	    "ON CONFLICT(name) DO UPDATE SET up = ?2, since = CASE WHEN up = ?2 "
+	    "THEN since ELSE ?4 END, "
+	    "last_ok = CASE WHEN ?2 THEN ?4 ELSE last_ok END, "
+	    "last_error = CASE WHEN ?2 THEN last_error ELSE ?5 END, "
+	    "last_error_at = CASE WHEN ?2 THEN last_error_at ELSE ?4 END, "
+	    "updated = ?4",
+	[ST_HEALTH_EACH] =
+	    "SELECT name, up, since, last_ok, last_error, last_error_at "
+	    "FROM channel_state ORDER BY name",
 
 	[ST_INV_TRIGGERS] =
 	    "SELECT count(*) FROM sqlite_schema "

@@ -417,4 +417,135 @@ struct queue_event_info {
 int queue_events_each(struct queue *q, const char *alert,
     int (*cb)(const struct queue_event_info *e, void *arg), void *arg);
 
+/* ---- the daemon's work (queue_work.c) ---------------------------------- */
+
+/*
+ * A delivery as the scheduler sees it: the obligation, its schedule, the
+ * current revision of its alert, and what happened in its current round.
+ * Strings are borrowed for the duration of a callback.
+ */
+struct queue_work {
+	int64_t		 delivery;
+	const char	*alert;
+	const char	*recipient;
+	const char	*name;
+	const char	*org;
+	const char	*mail, *lgwan, *fax, *sms;
+	const char	*policy;
+	const char	*code;
+	const char	*token;		/* seeds the stable Message-ID */
+	enum queue_state state;
+	int		 step;		/* index into the policy's steps */
+	int		 round;		/* 0: first sending; n: n-th reminder */
+	int		 tries;		/* tempfails in a row (backoff) */
+	int64_t		 next_action;	/* 0: none */
+	int64_t		 expires;
+	int64_t		 created;	/* the alert's acceptance */
+	enum queue_tlp	 tlp;
+	int		 drill;
+	int		 revision;	/* current revision of the alert */
+	const char	*subject;
+	const char	*body;
+	const char	*done_ok;	/* channels with ok in this round and
+					   step, comma-separated, or NULL */
+	const char	*done_perm;	/* channels that ever failed for good */
+	int		 inflight;	/* attempts without an outcome */
+};
+
+/* Call cb for at most max deliveries with next_action <= now, earliest
+ * first.  A non-zero return from cb stops the walk. */
+int queue_due_each(struct queue *q, int64_t now, int max,
+    int (*cb)(const struct queue_work *w, void *arg), void *arg);
+/* The work record of one delivery (by id), passed to cb. */
+int queue_work_get(struct queue *q, int64_t delivery,
+    int (*cb)(const struct queue_work *w, void *arg), void *arg);
+/* The id of the delivery of alert to recipient: QUEUE_OK or NOTFOUND. */
+int queue_delivery_find(struct queue *q, const char *alert,
+    const char *recipient, int64_t *id);
+/* The earliest next_action of any delivery; *when = 0 if there is none. */
+int queue_next_due(struct queue *q, int64_t *when);
+
+/* What the scheduler decided for a delivery. */
+struct queue_plan {
+	enum queue_state state;		/* the same state: no change */
+	int		 step;
+	int		 round;
+	int		 tries;
+	int64_t		 next_action;	/* 0: none */
+	const char	*what;		/* event: "sending", "retry", ... */
+	const char	*why;		/* event reason, or NULL: no event */
+};
+
+/* One attempt to begin: filled by the caller; attempt is set by
+ * queue_claim() (0 if the delivery was skipped: it became final, or was
+ * claimed by somebody else meanwhile). */
+struct queue_claim {
+	int64_t		 delivery;
+	const char	*channel;
+	const char	*address;
+	const char	*message_id;
+	int		 revision;
+	int		 round;
+	int		 step;
+	int64_t		 attempt;
+};
+
+/*
+ * Begin the attempts v[0..n) in one transaction: each becomes an attempt
+ * in flight, and its delivery's next_action is cleared (the outcome will
+ * set it again).  A delivery that is final or whose next action is no
+ * longer due is skipped (attempt = 0).
+ */
+int queue_claim(struct queue *q, struct queue_claim *v, size_t n,
+    int64_t now);
+
+/* The outcome of one attempt. */
+struct queue_outcome {
+	int64_t		 attempt;
+	const char	*outcome;	/* "ok" | "tempfail" | "permfail" */
+	const char	*evidence;
+	const char	*error;
+};
+
+/* Decide a delivery's plan after outcome o; called inside the transaction
+ * with the delivery's fresh work record (o already counted in it). */
+typedef void (*queue_plan_fn)(const struct queue_work *w,
+    const struct queue_outcome *o, struct queue_plan *plan, void *arg);
+
+/*
+ * Record outcomes v[0..n) in one transaction: each attempt is finished,
+ * and unless its delivery is already final, fn plans the delivery and
+ * the plan is applied (state change along the state machine, schedule,
+ * events).  An attempt already finished is left alone.
+ */
+int queue_outcomes(struct queue *q, const struct queue_outcome *v, size_t n,
+    int64_t now, queue_plan_fn fn, void *arg, const char *actor);
+/* Apply a plan to a delivery without an attempt (expiry, no channel). */
+int queue_plan_apply(struct queue *q, int64_t delivery,
+    const struct queue_plan *plan, int64_t now, const char *actor);
+
+/*
+ * After a crash: every attempt left in flight is finished as tempfail
+ * ("interrupted"), and its delivery becomes due at now (at-least-once:
+ * the retry keeps its Message-ID).  *n is the number of attempts.
+ */
+int queue_recover(struct queue *q, int64_t now, int64_t *n);
+
+/* ---- channel health (queue_work.c) ------------------------------------- */
+
+struct queue_health {
+	char	name[64];
+	int	up;
+	int64_t	since;		/* when it last changed up/down */
+	int64_t	last_ok;	/* 0: never */
+	int64_t	last_error_at;	/* 0: never */
+	char	last_error[256];
+};
+/* Record a channel's session outcome: ok (up) or an error (down). */
+int queue_health_report(struct queue *q, const char *channel, int ok,
+    const char *error, int64_t now);
+/* Every channel's health, by name; borrowed for the call. */
+int queue_health_each(struct queue *q,
+    int (*cb)(const struct queue_health *h, void *arg), void *arg);
+
 #endif /* DENGON_QUEUE_H */

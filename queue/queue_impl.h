@@ -17,7 +17,7 @@
 #include "queue/queue.h"
 
 /* The schema version this program writes (queue_schema.c). */
-#define QUEUE_SCHEMA_VERSION	1
+#define QUEUE_SCHEMA_VERSION	2
 
 enum queue_stmt {
 	ST_BEGIN,
@@ -66,6 +66,20 @@ enum queue_stmt {
 	ST_ATT_ADD,
 	ST_ATT_GET,
 	ST_ATT_FINISH,
+	/* the daemon's work (queue_work.c) */
+	ST_WORK_DUE,
+	ST_WORK_ONE,
+	ST_NEXT_DUE,
+	ST_CLAIM_CHECK,
+	ST_CLAIM_ADD,
+	ST_CLAIM_DLV,
+	ST_ATT_OF,
+	ST_PLAN_SET,
+	ST_RECOVER_EACH,
+	ST_RECOVER_DLV,
+	ST_HEALTH_GET,
+	ST_HEALTH_SET,
+	ST_HEALTH_EACH,
 	/* invariants (queue_schema.c) */
 	ST_INV_TRIGGERS,
 	ST_INV_Q2,

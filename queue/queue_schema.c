@@ -202,8 +202,29 @@ static const char schema_v1[] =
 	");"
 	"CREATE INDEX bad_code_origin ON bad_code(origin, at);";
 
+/* Version 2: what the daemon needs - rounds (reminders), retries, the
+ * Message-ID of each attempt, and the health of each channel. */
+static const char schema_v2[] =
+	"ALTER TABLE delivery ADD COLUMN round INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (round >= 0);"
+	"ALTER TABLE delivery ADD COLUMN tries INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (tries >= 0);"
+	"ALTER TABLE attempt ADD COLUMN round INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE attempt ADD COLUMN step INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE attempt ADD COLUMN message_id TEXT;"
+	"CREATE TABLE channel_state ("
+	"  name          TEXT PRIMARY KEY,"
+	"  up            INTEGER NOT NULL CHECK (up IN (0, 1)),"
+	"  since         INTEGER NOT NULL,"
+	"  last_ok       INTEGER,"
+	"  last_error    TEXT,"
+	"  last_error_at INTEGER,"
+	"  updated       INTEGER NOT NULL"
+	") WITHOUT ROWID;";
+
 static const char *const migrations[] = {
 	schema_v1,
+	schema_v2,
 };
 
 /* The triggers queue_check_invariants() requires (Q1, Q5, Q6). */

@@ -36,5 +36,6 @@ void cli_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cli_status(struct cli *cli, int argc, char **argv);
 int cli_queue(struct cli *cli, int argc, char **argv);
+int cli_channels(struct cli *cli, int argc, char **argv);
 
 #endif /* DENGON_CLI_H */

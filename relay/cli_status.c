@@ -445,3 +445,94 @@ cli_queue(struct cli *cli, int argc, char **argv)
 		printf("(no work waiting)\n");
 	return 0;
 }
+
+/* ---- channels ------------------------------------------------------------------- */
+
+struct health_ctx {
+	const struct conf_channel	*ch;
+	struct queue_health		 h;
+	int				 found;
+};
+
+static int
+health_find(const struct queue_health *h, void *arg)
+{
+	struct health_ctx *ctx = arg;
+
+	if (strcmp(h->name, ctx->ch->name) != 0)
+		return 0;
+	ctx->h = *h;
+	ctx->found = 1;
+	return 1;
+}
+
+int
+cli_channels(struct cli *cli, int argc, char **argv)
+{
+	struct queue_backlog b[64];
+	struct json j;
+	int n, rc, json = 0;
+
+	if (argc == 2 && strcmp(argv[1], "--json") == 0)
+		json = 1;
+	else if (argc != 1) {
+		cli_errx("usage: dengon channels [--json]");
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_open_queue(cli)) != 0)
+		return rc;
+	if ((n = queue_backlog(cli->queue, cli->conf, b, 64)) < 0)
+		return cli_queue_exit(cli, QUEUE_ERR);
+	if (json) {
+		json_init(&j, stdout);
+		json_object_begin(&j);
+		json_key(&j, "channels");
+		json_array_begin(&j);
+	} else
+		printf("%-12s %-6s %-8s %-22s %8s  %s\n", "CHANNEL", "TYPE",
+		    "STATE", "LAST SUCCESS", "BACKLOG", "LAST ERROR");
+	for (size_t i = 0; i < cli->conf->nchannels; i++) {
+		struct health_ctx ctx = { .ch = &cli->conf->channels[i] };
+		int64_t backlog = 0;
+		const char *state;
+		char ok[64] = "-", errat[64] = "";
+
+		if (queue_health_each(cli->queue, health_find, &ctx) < 0)
+			return cli_queue_exit(cli, QUEUE_ERR);
+		for (int k = 0; k < n; k++)
+			if (strcmp(b[k].channel, ctx.ch->name) == 0)
+				backlog = b[k].waiting;
+		state = !ctx.found ? "unknown" : ctx.h.up ? "up" : "down";
+		if (json) {
+			json_object_begin(&j);
+			json_key(&j, "name"); json_string(&j, ctx.ch->name);
+			json_key(&j, "type"); json_string(&j, ctx.ch->type);
+			json_key(&j, "state"); json_string(&j, state);
+			json_key(&j, "since");
+			json_time(&j, ctx.found ? ctx.h.since : 0);
+			json_key(&j, "last_success"); json_time(&j, ctx.h.last_ok);
+			json_key(&j, "last_error");
+			json_string(&j, ctx.h.last_error[0] ? ctx.h.last_error :
+			    NULL);
+			json_key(&j, "last_error_at");
+			json_time(&j, ctx.h.last_error_at);
+			json_key(&j, "backlog"); json_int(&j, backlog);
+			json_object_end(&j);
+			continue;
+		}
+		if (ctx.h.last_ok)
+			relay_time_local(ctx.h.last_ok, ok, sizeof(ok));
+		if (ctx.h.last_error_at)
+			relay_time_local(ctx.h.last_error_at, errat,
+			    sizeof(errat));
+		printf("%-12s %-6s %-8s %-22s %8lld  %s%s%s\n", ctx.ch->name,
+		    ctx.ch->type, state, ok, (long long)backlog, errat,
+		    *errat ? " " : "", ctx.h.last_error);
+	}
+	if (json) {
+		json_array_end(&j);
+		json_object_end(&j);
+		json_end(&j);
+	}
+	return 0;
+}

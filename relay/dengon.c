@@ -10,18 +10,23 @@
  * send; one JSON document with --json), everything else on stderr.  Exit
  * status per CONTRACT.md (cli.h).
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "channels/channel.h"
 #include "relay/cli.h"
 #include "relay/relay.h"
+#include "relay/sched.h"
 
 void
 cli_errx(const char *fmt, ...)
@@ -107,6 +112,39 @@ cli_actor(char *buf, size_t len)
 	else
 		snprintf(buf, len, "cli:uid%ld", (long)getuid());
 	return buf;
+}
+
+/*
+ * Tell a running dengond that there is new work, so delivery starts at
+ * once.  Best effort and bounded (one second): what was accepted is in
+ * the queue whether or not a daemon answers.
+ */
+static void
+cli_wake(struct cli *cli)
+{
+	struct sockaddr_un sun;
+	struct pollfd pfd;
+	char buf[16];
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", cli->conf->socket);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		fprintf(stderr, "dengond is not running: the alert waits in "
+		    "the queue until it starts\n");
+		close(fd);
+		return;
+	}
+	if (write(fd, "wake\n", 5) == 5) {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 1000) == 1 && read(fd, buf, sizeof(buf)) > 0)
+			fprintf(stderr, "dengond woken: delivery starts now\n");
+	}
+	close(fd);
 }
 
 /* Parse the options of a subcommand; getopt_long with "+" so that a
@@ -548,6 +586,7 @@ cmd_send(struct cli *cli, int argc, char **argv)
 	}
 	if (fflush(stdout) != 0)
 		rc = EXIT_RUNTIME;
+	cli_wake(cli);
 out:
 	code_keyring_free(&kr);
 	free(subj);
@@ -671,6 +710,132 @@ cmd_spool(struct cli *cli, int argc, char **argv)
 	if (rc == -1)
 		return EXIT_RUNTIME;
 	printf("spool: %d accepted, %d rejected\n", res.accepted, res.rejected);
+	if (res.accepted > 0)
+		cli_wake(cli);
+	return 0;
+}
+
+/* ---- render ------------------------------------------------------------------ */
+
+struct render_ctx {
+	struct cli			*cli;
+	const struct conf_channel	*ch;
+	const struct channel_driver	*drv;
+	void				*state;
+	char				*out;
+	size_t				 len;
+	char				 err[512];
+};
+
+static int
+render_work(const struct queue_work *w, void *arg)
+{
+	struct render_ctx *r = arg;
+	struct channel_msg m;
+	char mid[160], refs[160];
+
+	memset(&m, 0, sizeof(m));
+	if ((m.address = sched_address(w, r->ch)) == NULL) {
+		snprintf(r->err, sizeof(r->err), "recipient %s has no address "
+		    "for channel %s (%s)", w->recipient, r->ch->name,
+		    conf_type_column(r->ch->type));
+		return QUEUE_INVALID;
+	}
+	sched_message_id(r->cli->conf, w->token, w->revision, w->round, mid,
+	    sizeof(mid));
+	sched_message_id(r->cli->conf, w->token, 1, 0, refs, sizeof(refs));
+	m.delivery = w->delivery;
+	m.alert = w->alert;
+	m.revision = w->revision;
+	m.recipient = w->recipient;
+	m.name = w->name;
+	m.org = w->org;
+	m.code = w->code;
+	m.subject = w->subject;
+	m.body = w->body;
+	m.tlp = w->tlp;
+	m.drill = w->drill;
+	m.created = w->created;
+	m.expires = w->expires;
+	m.round = w->round;
+	m.message_id = mid;
+	m.references = (w->round > 0 || w->revision > 1) ? refs : NULL;
+	if (r->drv->render(r->state, &m, &r->out, &r->len, r->err,
+	    sizeof(r->err)) == -1)
+		return QUEUE_INVALID;
+	return QUEUE_OK;
+}
+
+static int
+cmd_render(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "recipient", required_argument, NULL, 'r' },
+		{ "channel", required_argument, NULL, 'C' },
+		{ "output", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct render_ctx r;
+	const char *recipient = NULL, *channel = NULL, *output = NULL;
+	int64_t id;
+	int ch, rc;
+	FILE *fp;
+
+	memset(&r, 0, sizeof(r));
+	r.cli = cli;
+	optind = 0;
+	while ((ch = cli_getopt(argc, argv, "r:C:o:", opts)) != -1) {
+		if (ch == 'r')
+			recipient = optarg;
+		else if (ch == 'C')
+			channel = optarg;
+		else if (ch == 'o')
+			output = optarg;
+		else
+			return EXIT_USAGE;
+	}
+	if (argc - optind != 1 || recipient == NULL || channel == NULL) {
+		cli_errx("usage: dengon render ALERT --recipient ID --channel "
+		    "NAME [-o FILE]");
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_open_queue(cli)) != 0)
+		return rc;
+	if ((r.ch = conf_channel_find(cli->conf, channel)) == NULL) {
+		cli_errx("render: no [channel %s] in %s", channel,
+		    cli->conf->path);
+		return EXIT_USAGE;
+	}
+	if ((r.drv = channel_driver_find(r.ch->type)) == NULL) {
+		cli_errx("render: channel %s: type %s is not built yet",
+		    channel, r.ch->type);
+		return EXIT_USAGE;
+	}
+	if ((rc = queue_delivery_find(cli->queue, argv[optind], recipient,
+	    &id)) != QUEUE_OK)
+		return cli_queue_exit(cli, rc);
+	if (r.drv->configure(r.ch, cli->conf, &r.state, r.err,
+	    sizeof(r.err)) == -1) {
+		cli_errx("render: channel %s: %s", channel, r.err);
+		return EXIT_RUNTIME;
+	}
+	rc = queue_work_get(cli->queue, id, render_work, &r);
+	r.drv->release(r.state);
+	if (rc == QUEUE_INVALID) {
+		cli_errx("render: %s", r.err);
+		return EXIT_USAGE;
+	}
+	if (rc != QUEUE_OK)
+		return cli_queue_exit(cli, rc);
+	fp = output ? fopen(output, "wb") : stdout;
+	if (fp == NULL || fwrite(r.out, 1, r.len, fp) != r.len ||
+	    (output && fclose(fp) != 0) || fflush(stdout) != 0) {
+		cli_errx("render: writing %s: %s", output ? output : "stdout",
+		    strerror(errno));
+		free(r.out);
+		return EXIT_RUNTIME;
+	}
+	free(r.out);
 	return 0;
 }
 
@@ -698,6 +863,10 @@ static const struct {
 	    "--by OPERATOR [--note T]" },
 	{ "status", cli_status, "[ALERT] [--watch] [--json] [--show-codes]" },
 	{ "queue", cli_queue, "[--json]" },
+	{ "channels", cli_channels, "[--json]: each channel's health and "
+	    "backlog" },
+	{ "render", cmd_render, "ALERT --recipient ID --channel NAME "
+	    "[-o FILE]" },
 	{ "backup", cmd_backup, "FILE" },
 	{ "spool", cmd_spool, "accept the files waiting in SPOOL/incoming" },
 	{ "config-reference", cmd_config_reference,

@@ -1,0 +1,112 @@
+/*
+ * channel.h - one interface, one driver per channel type.
+ *
+ * A driver is a table of function pointers (like OpenSMTPD's queue
+ * backends); each driver file exports its table and nothing else, and
+ * nothing outside the driver knows its protocol.  The daemon looks a
+ * driver up by the [channel] type, configures it once per (re)load, and
+ * runs its send() in a supervised child process per session: a driver may
+ * block, crash or hang there without stopping the relay.  The CLI calls
+ * render() to show what a recipient receives.
+ *
+ * A driver never touches the queue: everything it needs for a message is
+ * in struct channel_msg, copied out of the queue by the daemon, and every
+ * outcome goes back as a struct channel_result.
+ */
+#ifndef DENGON_CHANNEL_H
+#define DENGON_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "queue/queue.h"
+
+enum channel_outcome {
+	CHANNEL_OK,		/* the next hop accepted it */
+	CHANNEL_TEMPFAIL,	/* try again later */
+	CHANNEL_PERMFAIL	/* this address will never work */
+};
+
+const char *channel_outcome_name(enum channel_outcome o); /* "ok" ... */
+
+/*
+ * One message for one recipient on one channel.  All strings are borrowed
+ * from the caller and valid for the duration of the call.
+ */
+struct channel_msg {
+	int64_t		 attempt;	/* the attempt id: the DSN ENVID */
+	int64_t		 delivery;
+	const char	*alert;		/* alert id */
+	int		 revision;	/* 1.. */
+	const char	*recipient;	/* recipient id */
+	const char	*name;		/* recipient's name */
+	const char	*org;		/* may be NULL */
+	const char	*address;	/* mail address or E.164 number */
+	const char	*code;		/* CODE_LEN characters, unformatted */
+	const char	*subject;	/* UTF-8, one line (checked at ingest) */
+	const char	*body;		/* UTF-8, LF line ends */
+	enum queue_tlp	 tlp;
+	int		 drill;
+	int64_t		 created;	/* ms since the epoch */
+	int64_t		 expires;
+	int		 round;		/* 0: first sending; n: n-th reminder */
+	const char	*message_id;	/* "<...@...>": the same on every retry */
+	const char	*references;	/* the first message's id, or NULL */
+};
+
+/* The outcome of one message. */
+struct channel_result {
+	int64_t			attempt;
+	enum channel_outcome	outcome;
+	char			evidence[512];	/* e.g. "250 2.0.0 Ok: queued as X" */
+	char			error[256];	/* why, for tempfail/permfail */
+};
+
+/* Filled in by the child for each message as soon as it is known. */
+typedef void (*channel_report_fn)(const struct channel_result *r, void *arg);
+
+struct channel_driver {
+	const char	*type;		/* "smtp", ... */
+	int		 max_batch;	/* messages per send() call (session) */
+
+	/*
+	 * Prepare a configured channel: parse and check the section's keys
+	 * (already validated by conf/), read secrets from *_file files.
+	 * Returns an allocated private state in *state, or -1 with err.
+	 * relay is the whole configuration (relay name, language, time zone).
+	 */
+	int	(*configure)(const struct conf_channel *ch,
+		    const struct conf *relay, void **state, char *err,
+		    size_t errlen);
+
+	/*
+	 * Render m as it would be sent, into an allocated buffer (*out, *len;
+	 * the caller frees *out).  Pure: no I/O.  0, or -1 with err.
+	 */
+	int	(*render)(void *state, const struct channel_msg *m, char **out,
+		    size_t *len, char *err, size_t errlen);
+
+	/*
+	 * Send n messages in one session.  Runs in a child process and may
+	 * block; it must call report() exactly once per message, in any
+	 * order, as soon as that message's outcome is known.  A message it
+	 * never reports (the child died, the deadline passed) is a tempfail
+	 * for the daemon.  Returns 0, or -1 if the session failed as a whole
+	 * (then unreported messages are tempfail with err as the reason).
+	 */
+	int	(*send)(void *state, const struct channel_msg *msgs, size_t n,
+		    channel_report_fn report, void *arg, char *err,
+		    size_t errlen);
+
+	/* Free the state from configure(). */
+	void	(*release)(void *state);
+};
+
+/* The driver for a channel type, or NULL if none is built. */
+const struct channel_driver *channel_driver_find(const char *type);
+
+/* The drivers (each in its own file). */
+extern const struct channel_driver channel_smtp;
+
+#endif /* DENGON_CHANNEL_H */

@@ -1,0 +1,62 @@
+/*
+ * mail.h - the internet-mail rendering of an alert (channels/mail.c).
+ *
+ * Private to the mail drivers (smtp.c now, lgwan later): builds the
+ * RFC 5322 / MIME message that one recipient receives, with the wording
+ * of CONTRACT.md ("What recipients receive").  No state, no I/O; times are
+ * shown in the process's time zone, which the caller sets once with
+ * relay_set_timezone() from [relay] timezone.
+ *
+ * Promises of mail_render():
+ *   - every line ends in CRLF; there is no bare CR or LF anywhere;
+ *   - header lines are at most 78 characters (an address longer than a
+ *     line is the only exception, and stays below 998); the body is
+ *     base64, 76 characters a line;
+ *   - nothing taken from data (subject, names, organisation) can become a
+ *     header of its own: control characters are replaced by a space and
+ *     non-ASCII text travels as RFC 2047 encoded-words, never splitting a
+ *     UTF-8 character between two of them;
+ *   - an address, Message-ID or alert id that could break the header
+ *     syntax is refused (-1), never repaired.
+ */
+#ifndef DENGON_MAIL_H
+#define DENGON_MAIL_H
+
+#include <stddef.h>
+
+#include "channels/channel.h"
+
+/* What a mail channel adds to a struct channel_msg; all borrowed. */
+struct mail_opts {
+	const char	*from;		/* "Name <addr>" or addr ([channel] from) */
+	const char	*reply_to;	/* the same forms, or NULL */
+	const char	*relay;		/* [relay] name */
+	const char	*language;	/* "ja" (default) or "en" */
+};
+
+/*
+ * Render the message for m into *out (allocated, NUL-terminated, *len
+ * bytes without the NUL; the caller frees it).  The Date: header is the
+ * current time.  Returns 0, or -1 with the reason in err (a bad address:
+ * the message can never be sent as it is).
+ */
+int	mail_render(const struct mail_opts *o, const struct channel_msg *m,
+	    char **out, size_t *len, char *err, size_t errlen);
+
+/*
+ * Split "Display Name <addr>" (or a bare addr) into its display name
+ * (surrounding blanks and double quotes removed; "" when none) and its
+ * address.  0, or -1 if the address is missing or not acceptable (see
+ * mail_address_ok()).
+ */
+int	mail_split_mailbox(const char *s, char *name, size_t namelen,
+	    char *addr, size_t addrlen);
+
+/*
+ * 1 if addr can be put in an envelope and a header as it is: local@domain,
+ * printable ASCII, no blanks, no control characters, none of "<>,;:\"()[]\\"
+ * and at most 254 bytes; else 0 with *why set to a static reason.
+ */
+int	mail_address_ok(const char *addr, const char **why);
+
+#endif /* DENGON_MAIL_H */

@@ -1,0 +1,462 @@
+/*
+ * queue_work.c - the daemon's side of the queue: finding due work,
+ * claiming it as attempts in flight, recording outcomes with the
+ * scheduler's plan, recovering after a crash, and channel health.
+ *
+ * The scheduler's decisions (relay/sched.c) are taken inside the
+ * transaction that records an outcome, on the delivery as it is in the
+ * database at that moment: a confirmation recorded by the CLI a moment
+ * earlier is never overwritten by a stale plan.
+ *
+ * Promises: a claim and its attempts are one transaction; a batch of
+ * outcomes is one transaction; an attempt in flight when a process died is
+ * finished as tempfail by queue_recover() and retried (at-least-once).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue/queue_impl.h"
+
+/* Read the columns of WORK_SELECT (queue.c) into w; strings borrowed. */
+static void
+work_read(sqlite3_stmt *s, struct queue_work *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->delivery = COL_INT(s, 0);
+	w->alert = COL_TEXT(s, 1);
+	w->recipient = COL_TEXT(s, 2);
+	w->name = COL_TEXT(s, 3);
+	w->org = COL_TEXT(s, 4);
+	w->mail = COL_TEXT(s, 5);
+	w->lgwan = COL_TEXT(s, 6);
+	w->fax = COL_TEXT(s, 7);
+	w->sms = COL_TEXT(s, 8);
+	w->policy = COL_TEXT(s, 9);
+	w->code = COL_TEXT(s, 10);
+	w->token = COL_TEXT(s, 11);
+	if (queue_state_parse(COL_TEXT(s, 12), &w->state) == -1)
+		w->state = QUEUE_PENDING;
+	w->step = (int)COL_INT(s, 13);
+	w->round = (int)COL_INT(s, 14);
+	w->tries = (int)COL_INT(s, 15);
+	w->next_action = COL_INT(s, 16);
+	w->expires = COL_INT(s, 17);
+	w->created = COL_INT(s, 18);
+	if (queue_tlp_parse(COL_TEXT(s, 19), &w->tlp) == -1)
+		w->tlp = QUEUE_TLP_GREEN;
+	w->drill = (int)COL_INT(s, 20);
+	w->revision = (int)COL_INT(s, 21);
+	w->subject = COL_TEXT(s, 22);
+	w->body = COL_TEXT(s, 23);
+	w->done_ok = COL_TEXT(s, 24);
+	w->done_perm = COL_TEXT(s, 25);
+	w->inflight = (int)COL_INT(s, 26);
+}
+
+int
+queue_due_each(struct queue *q, int64_t now, int max,
+    int (*cb)(const struct queue_work *w, void *arg), void *arg)
+{
+	sqlite3_stmt *s = queue_st(q, ST_WORK_DUE);
+	struct queue_work w;
+	int rc, ret = 0;
+
+	BIND_INT(s, 1, now);
+	BIND_INT(s, 2, max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		work_read(s, &w);
+		if ((ret = cb(&w, arg)) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = queue_db_fail(q, "finding due deliveries");
+	queue_done(s);
+	return ret;
+}
+
+int
+queue_work_get(struct queue *q, int64_t delivery,
+    int (*cb)(const struct queue_work *w, void *arg), void *arg)
+{
+	sqlite3_stmt *s = queue_st(q, ST_WORK_ONE);
+	struct queue_work w;
+	int rc, ret;
+
+	BIND_INT(s, 1, delivery);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		work_read(s, &w);
+		ret = cb(&w, arg);
+	} else if (rc == SQLITE_DONE)
+		ret = queue_fail(q, QUEUE_NOTFOUND, "unknown delivery %lld",
+		    (long long)delivery);
+	else
+		ret = queue_db_fail(q, "reading a delivery");
+	queue_done(s);
+	return ret;
+}
+
+int
+queue_next_due(struct queue *q, int64_t *when)
+{
+	sqlite3_stmt *s = queue_st(q, ST_NEXT_DUE);
+	int rc;
+
+	*when = 0;
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		*when = COL_INT(s, 0);
+	else if (rc != SQLITE_DONE)
+		return queue_db_fail(q, "finding the next due delivery");
+	queue_done(s);
+	return QUEUE_OK;
+}
+
+int
+queue_claim(struct queue *q, struct queue_claim *v, size_t n, int64_t now)
+{
+	static const char what[] = "claiming deliveries";
+	sqlite3_stmt *s;
+	int64_t last = -1;
+	int rc, ok = 0;
+
+	if (queue_tx_begin(q, what) != QUEUE_OK)
+		return QUEUE_ERR;
+	for (size_t i = 0; i < n; i++) {
+		v[i].attempt = 0;
+		/* Several channels of one delivery come one after another:
+		 * the check holds for all of them, the clear is done once. */
+		if (v[i].delivery != last) {
+			last = v[i].delivery;
+			s = queue_st(q, ST_CLAIM_CHECK);
+			BIND_INT(s, 1, v[i].delivery);
+			BIND_INT(s, 2, now);
+			rc = sqlite3_step(s);
+			if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+				goto dbfail;
+			ok = rc == SQLITE_ROW;
+			queue_done(s);
+			if (ok) {
+				s = queue_st(q, ST_CLAIM_DLV);
+				BIND_INT(s, 1, v[i].delivery);
+				BIND_INT(s, 2, now);
+				if (sqlite3_step(s) != SQLITE_DONE)
+					goto dbfail;
+				queue_done(s);
+			}
+		}
+		if (!ok)
+			continue;
+		s = queue_st(q, ST_CLAIM_ADD);
+		BIND_INT(s, 1, v[i].delivery);
+		BIND_TEXT(s, 2, v[i].channel);
+		BIND_TEXT(s, 3, v[i].address);
+		BIND_INT(s, 4, v[i].revision);
+		BIND_INT(s, 5, now);
+		BIND_INT(s, 6, v[i].round);
+		BIND_INT(s, 7, v[i].step);
+		BIND_TEXT(s, 8, v[i].message_id);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			goto dbfail;
+		queue_done(s);
+		v[i].attempt = (int64_t)sqlite3_last_insert_rowid(q->db);
+	}
+	return queue_tx_commit(q, what);
+dbfail:
+	queue_db_fail(q, what);
+	queue_tx_rollback(q);
+	for (size_t i = 0; i < n; i++)
+		v[i].attempt = 0;
+	return QUEUE_ERR;
+}
+
+/* Apply plan p to delivery w inside the caller's transaction. */
+static int
+plan_apply(struct queue *q, const struct queue_work *w,
+    const struct queue_plan *p, int64_t now, const char *actor)
+{
+	sqlite3_stmt *s;
+	enum queue_state to = p->state;
+	char why[512];
+	int64_t next = p->next_action;
+
+	if (to != w->state && !queue_transition_ok(w->state, to))
+		return queue_fail(q, QUEUE_REFUSED, "delivery %lld: %s -> %s "
+		    "is not allowed", (long long)w->delivery,
+		    queue_state_name(w->state), queue_state_name(to));
+	if (queue_state_final(to))
+		next = 0;				/* Q2 */
+	s = queue_st(q, ST_PLAN_SET);
+	BIND_INT(s, 1, w->delivery);
+	BIND_TEXT(s, 2, queue_state_name(to));
+	BIND_INT(s, 3, p->step);
+	BIND_INT(s, 4, p->round);
+	BIND_INT(s, 5, p->tries);
+	if (next != 0)
+		BIND_INT(s, 6, next);
+	BIND_INT(s, 7, now);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return queue_db_fail(q, "planning a delivery");
+	queue_done(s);
+	if (to != w->state) {
+		snprintf(why, sizeof(why), "%s (was %s)", p->why ? p->why : "-",
+		    queue_state_name(w->state));
+		if (queue_event_add(q, now, w->alert, w->delivery, actor,
+		    queue_state_name(to), why) != QUEUE_OK)
+			return QUEUE_ERR;
+	} else if (p->why != NULL && queue_event_add(q, now, w->alert,
+	    w->delivery, actor, p->what ? p->what : "plan", p->why) != QUEUE_OK)
+		return QUEUE_ERR;
+	return QUEUE_OK;
+}
+
+struct outcome_ctx {
+	struct queue			*q;
+	const struct queue_outcome	*o;
+	queue_plan_fn			 fn;
+	void				*arg;
+	int64_t				 now;
+	const char			*actor;
+};
+
+/* queue_work_get() callback: plan and apply, unless already final. */
+static int
+outcome_plan(const struct queue_work *w, void *arg)
+{
+	struct outcome_ctx *ctx = arg;
+	struct queue_plan p;
+
+	if (queue_state_final(w->state))
+		return QUEUE_OK;
+	memset(&p, 0, sizeof(p));
+	p.state = w->state;
+	p.step = w->step;
+	p.round = w->round;
+	p.tries = w->tries;
+	p.next_action = w->next_action;
+	ctx->fn(w, ctx->o, &p, ctx->arg);
+	return plan_apply(ctx->q, w, &p, ctx->now, ctx->actor);
+}
+
+int
+queue_outcomes(struct queue *q, const struct queue_outcome *v, size_t n,
+    int64_t now, queue_plan_fn fn, void *arg, const char *actor)
+{
+	static const char what[] = "recording outcomes";
+	struct outcome_ctx ctx = { .q = q, .fn = fn, .arg = arg, .now = now,
+	    .actor = actor };
+	sqlite3_stmt *s;
+	int64_t delivery;
+	int rc;
+
+	if (queue_tx_begin(q, what) != QUEUE_OK)
+		return QUEUE_ERR;
+	for (size_t i = 0; i < n; i++) {
+		s = queue_st(q, ST_ATT_OF);
+		BIND_INT(s, 1, v[i].attempt);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_DONE) {
+			queue_done(s);
+			continue;		/* unknown attempt: nothing to do */
+		}
+		if (rc != SQLITE_ROW)
+			goto dbfail;
+		delivery = COL_INT(s, 0);
+		rc = sqlite3_column_type(s, 2) != SQLITE_NULL;
+		queue_done(s);
+		if (rc)
+			continue;		/* already finished */
+		s = queue_st(q, ST_ATT_FINISH);
+		BIND_INT(s, 1, v[i].attempt);
+		BIND_INT(s, 2, now);
+		BIND_TEXT(s, 3, v[i].outcome);
+		BIND_TEXT(s, 4, v[i].evidence);
+		BIND_TEXT(s, 5, v[i].error);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			goto dbfail;
+		queue_done(s);
+		ctx.o = &v[i];
+		if ((rc = queue_work_get(q, delivery, outcome_plan, &ctx)) !=
+		    QUEUE_OK) {
+			queue_tx_rollback(q);
+			return rc;
+		}
+	}
+	return queue_tx_commit(q, what);
+dbfail:
+	queue_db_fail(q, what);
+	queue_tx_rollback(q);
+	return QUEUE_ERR;
+}
+
+struct plan_ctx {
+	struct queue			*q;
+	const struct queue_plan		*p;
+	int64_t				 now;
+	const char			*actor;
+};
+
+static int
+plan_one(const struct queue_work *w, void *arg)
+{
+	struct plan_ctx *ctx = arg;
+
+	if (queue_state_final(w->state))
+		return QUEUE_OK;
+	return plan_apply(ctx->q, w, ctx->p, ctx->now, ctx->actor);
+}
+
+int
+queue_plan_apply(struct queue *q, int64_t delivery,
+    const struct queue_plan *plan, int64_t now, const char *actor)
+{
+	static const char what[] = "planning a delivery";
+	struct plan_ctx ctx = { .q = q, .p = plan, .now = now, .actor = actor };
+	int rc;
+
+	if (queue_tx_begin(q, what) != QUEUE_OK)
+		return QUEUE_ERR;
+	if ((rc = queue_work_get(q, delivery, plan_one, &ctx)) != QUEUE_OK) {
+		queue_tx_rollback(q);
+		return rc;
+	}
+	return queue_tx_commit(q, what);
+}
+
+int
+queue_recover(struct queue *q, int64_t now, int64_t *n)
+{
+	static const char what[] = "recovering attempts in flight";
+	sqlite3_stmt *s, *f;
+	char why[256];
+	int rc;
+
+	*n = 0;
+	if (queue_tx_begin(q, what) != QUEUE_OK)
+		return QUEUE_ERR;
+	s = queue_st(q, ST_RECOVER_EACH);
+	/* Finishing rows while walking them: collect first. */
+	struct rec { int64_t attempt, delivery; char alert[41]; } *v = NULL;
+	size_t nv = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct rec *t = realloc(v, (nv + 1) * sizeof(*v));
+
+		if (t == NULL) {
+			free(v);
+			queue_tx_rollback(q);
+			return queue_fail(q, QUEUE_ERR, "%s: out of memory", what);
+		}
+		v = t;
+		v[nv].attempt = COL_INT(s, 0);
+		v[nv].delivery = COL_INT(s, 1);
+		snprintf(v[nv].alert, sizeof(v[nv].alert), "%s", COL_TEXT(s, 2));
+		nv++;
+	}
+	if (rc != SQLITE_DONE)
+		goto dbfail;
+	queue_done(s);
+	for (size_t i = 0; i < nv; i++) {
+		f = queue_st(q, ST_ATT_FINISH);
+		BIND_INT(f, 1, v[i].attempt);
+		BIND_INT(f, 2, now);
+		BIND_TEXT(f, 3, "tempfail");
+		BIND_TEXT(f, 5, "interrupted: the relay stopped while this "
+		    "attempt was in flight (retried)");
+		if (sqlite3_step(f) != SQLITE_DONE)
+			goto dbfail;
+		queue_done(f);
+		f = queue_st(q, ST_RECOVER_DLV);
+		BIND_INT(f, 1, v[i].delivery);
+		BIND_INT(f, 2, now);
+		if (sqlite3_step(f) != SQLITE_DONE)
+			goto dbfail;
+		queue_done(f);
+		snprintf(why, sizeof(why), "attempt %lld was in flight when the "
+		    "relay stopped", (long long)v[i].attempt);
+		if (queue_event_add(q, now, v[i].alert, v[i].delivery, "dengond",
+		    "recovered", why) != QUEUE_OK) {
+			free(v);
+			queue_tx_rollback(q);
+			return QUEUE_ERR;
+		}
+	}
+	free(v);
+	*n = (int64_t)nv;
+	return queue_tx_commit(q, what);
+dbfail:
+	free(v);
+	queue_db_fail(q, what);
+	queue_tx_rollback(q);
+	return QUEUE_ERR;
+}
+
+int
+queue_health_report(struct queue *q, const char *channel, int ok,
+    const char *error, int64_t now)
+{
+	static const char what[] = "recording a channel's health";
+	sqlite3_stmt *s;
+
+	if (queue_tx_begin(q, what) != QUEUE_OK)
+		return QUEUE_ERR;
+	s = queue_st(q, ST_HEALTH_SET);
+	BIND_TEXT(s, 1, channel);
+	BIND_INT(s, 2, ok ? 1 : 0);
+	BIND_INT(s, 3, now);
+	BIND_INT(s, 4, now);
+	BIND_TEXT(s, 5, error ? error : "");
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		queue_db_fail(q, what);
+		queue_tx_rollback(q);
+		return QUEUE_ERR;
+	}
+	queue_done(s);
+	return queue_tx_commit(q, what);
+}
+
+int
+queue_health_each(struct queue *q,
+    int (*cb)(const struct queue_health *h, void *arg), void *arg)
+{
+	sqlite3_stmt *s = queue_st(q, ST_HEALTH_EACH);
+	struct queue_health h;
+	int rc, ret = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&h, 0, sizeof(h));
+		snprintf(h.name, sizeof(h.name), "%s", COL_TEXT(s, 0));
+		h.up = (int)COL_INT(s, 1);
+		h.since = COL_INT(s, 2);
+		h.last_ok = COL_INT(s, 3);
+		if (COL_TEXT(s, 4) != NULL)
+			snprintf(h.last_error, sizeof(h.last_error), "%s",
+			    COL_TEXT(s, 4));
+		h.last_error_at = COL_INT(s, 5);
+		if ((ret = cb(&h, arg)) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = queue_db_fail(q, "reading channel health");
+	queue_done(s);
+	return ret;
+}
+
+int
+queue_delivery_find(struct queue *q, const char *alert, const char *recipient,
+    int64_t *id)
+{
+	sqlite3_stmt *s = queue_st(q, ST_DLV_BY_RCPT);
+	int rc;
+
+	BIND_TEXT(s, 1, alert);
+	BIND_TEXT(s, 2, recipient);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id = COL_INT(s, 0);
+	else if (rc != SQLITE_DONE)
+		return queue_db_fail(q, "finding a delivery");
+	queue_done(s);
+	if (rc == SQLITE_DONE)
+		return queue_fail(q, QUEUE_NOTFOUND, "alert %s has no delivery "
+		    "to recipient %s", alert, recipient);
+	return QUEUE_OK;
+}

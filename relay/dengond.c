@@ -1,0 +1,1024 @@
+/*
+ * dengond.c - the relay daemon: one poll() loop that owns the queue.
+ *
+ * It never blocks on a network or a modem: every session runs in a
+ * supervised child (worker.c), and the loop only reads their outcomes,
+ * records them with the scheduler's plan (sched.c) and starts new work.
+ *
+ * State owned: the lock file beside the queue (one dengond per queue), the
+ * control socket, the configured channels (drivers' states), the children
+ * and the outcomes read from them but not yet committed.
+ *
+ * Promises:
+ *  - at-least-once: an attempt is in the queue before its child starts;
+ *    after a crash, attempts left in flight are retried (queue_recover());
+ *  - a child that dies or overruns its deadline becomes a tempfail;
+ *  - SIGTERM drains: no new work, in-flight sessions finish, then exit;
+ *  - SIGHUP reloads the configuration (the old one stays if the new one
+ *    has errors);
+ *  - the CLI's `send` wakes the loop at once through the control socket,
+ *    and the spool folder is watched with inotify.
+ */
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "channels/channel.h"
+#include "relay/relay.h"
+#include "relay/sched.h"
+#include "relay/worker.h"
+
+#define MAX_CLIENTS	16
+#define DUE_WALK_MAX	5000	/* deliveries looked at per dispatch pass */
+#define SPOOL_RESCAN_MS	60000	/* even with inotify, look now and then */
+
+/* A configured channel as the daemon runs it. */
+struct chan {
+	const struct conf_channel	*cc;	/* borrowed from d->conf */
+	const struct channel_driver	*drv;	/* NULL: no driver built yet */
+	void				*state;	/* NULL: configure failed */
+	char				 error[256];
+	int				 concurrency;
+	int64_t				 timeout;	/* ms */
+	int				 running;	/* workers */
+	size_t				 room;		/* messages, this pass */
+};
+
+struct daemon {
+	const char		*conf_path;
+	struct conf		*conf;
+	struct queue		*q;
+	struct code_keyring	 kr;
+	struct chan		*chans;
+	size_t			 nchans;
+	struct worker		*workers;
+	size_t			 nworkers;
+	int			 lock_fd;
+	int			 listen_fd;
+	int			 clients[MAX_CLIENTS];
+	int			 sig_fd[2];
+	int			 inotify_fd;
+	int			 draining;
+	int			 blocked;	/* due work waits for room */
+	int64_t			 last_spool;
+	/* outcomes read from workers, not yet committed */
+	struct queue_outcome	*out;
+	size_t			 nout;
+};
+
+static struct daemon *D;		/* for sched's usable() callback */
+
+/* ---- signals -------------------------------------------------------------- */
+
+static int sig_write_fd = -1;
+
+static void
+on_signal(int sig)
+{
+	unsigned char c = (unsigned char)sig;
+	int e = errno;
+
+	if (write(sig_write_fd, &c, 1) == -1) {
+		/* the pipe is full: a wake-up is already pending */
+	}
+	errno = e;
+}
+
+static int
+signals_init(struct daemon *d)
+{
+	struct sigaction sa;
+	int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+
+	if (pipe2(d->sig_fd, O_CLOEXEC | O_NONBLOCK) == -1)
+		return -1;
+	sig_write_fd = d->sig_fd[1];
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], &sa, NULL) == -1)
+			return -1;
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/* ---- channels ------------------------------------------------------------- */
+
+static int
+chan_usable(const struct conf_channel *cc)
+{
+	for (size_t i = 0; i < D->nchans; i++)
+		if (D->chans[i].cc == cc)
+			return D->chans[i].state != NULL;
+	return 0;
+}
+
+static struct chan *
+chan_find(struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->nchans; i++)
+		if (strcmp(d->chans[i].cc->name, name) == 0)
+			return &d->chans[i];
+	return NULL;
+}
+
+static void
+chans_release(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nchans; i++)
+		if (d->chans[i].drv != NULL && d->chans[i].state != NULL)
+			d->chans[i].drv->release(d->chans[i].state);
+	free(d->chans);
+	d->chans = NULL;
+	d->nchans = 0;
+}
+
+/* Configure every [channel] with its driver; a channel whose driver is not
+ * built or whose configuration fails is kept, unusable, with the reason. */
+static void
+chans_configure(struct daemon *d)
+{
+	d->chans = calloc(d->conf->nchannels, sizeof(*d->chans));
+	if (d->chans == NULL && d->conf->nchannels > 0) {
+		log_errx("out of memory configuring channels");
+		return;
+	}
+	d->nchans = d->conf->nchannels;
+	for (size_t i = 0; i < d->nchans; i++) {
+		struct chan *c = &d->chans[i];
+		const char *v;
+		int64_t t = 60;
+
+		c->cc = &d->conf->channels[i];
+		c->concurrency = 4;
+		if ((v = conf_channel_get(c->cc, "concurrency")) != NULL)
+			c->concurrency = atoi(v) > 0 ? atoi(v) : 1;
+		if ((v = conf_channel_get(c->cc, "timeout")) != NULL)
+			conf_parse_duration(v, &t);
+		c->timeout = (t > 0 ? t : 60) * 1000;
+		if ((c->drv = channel_driver_find(c->cc->type)) == NULL) {
+			snprintf(c->error, sizeof(c->error), "no driver for "
+			    "channel type %s in this build", c->cc->type);
+			log_warnx("channel %s: %s: skipped", c->cc->name,
+			    c->error);
+			continue;
+		}
+		if (c->drv->configure(c->cc, d->conf, &c->state, c->error,
+		    sizeof(c->error)) == -1) {
+			c->state = NULL;
+			log_errx("channel %s: %s", c->cc->name, c->error);
+			queue_health_report(d->q, c->cc->name, 0, c->error,
+			    queue_now());
+			continue;
+		}
+		log_info("channel %s: %s driver ready (concurrency %d)",
+		    c->cc->name, c->cc->type, c->concurrency);
+	}
+	/* Workers already running keep their channel by name. */
+	for (size_t i = 0; i < d->nworkers; i++) {
+		struct chan *c = chan_find(d, d->workers[i].channel);
+
+		if (c != NULL)
+			c->running++;
+	}
+}
+
+/* ---- outcomes --------------------------------------------------------------- */
+
+/* Parent side of a worker's report(): keep it until the next commit. */
+static void
+on_result(const struct channel_result *r, void *arg)
+{
+	struct daemon *d = arg;
+	struct queue_outcome *v, *o;
+
+	v = realloc(d->out, (d->nout + 1) * sizeof(*v));
+	if (v == NULL) {
+		log_errx("attempt %lld: out of memory keeping its outcome "
+		    "(it will be retried after a restart)",
+		    (long long)r->attempt);
+		return;
+	}
+	d->out = v;
+	o = &d->out[d->nout++];
+	o->attempt = r->attempt;
+	o->outcome = channel_outcome_name(r->outcome);
+	o->evidence = r->evidence[0] ? strdup(r->evidence) : NULL;
+	o->error = r->error[0] ? strdup(r->error) : NULL;
+	log_info("attempt %lld: %s%s%s%s%s", (long long)r->attempt, o->outcome,
+	    o->evidence ? ": " : "", o->evidence ? o->evidence : "",
+	    o->error ? ": " : "", o->error ? o->error : "");
+}
+
+static void
+plan_outcome(const struct queue_work *w, const struct queue_outcome *o,
+    struct queue_plan *plan, void *arg)
+{
+	static char why[512];
+	struct daemon *d = arg;
+
+	sched_outcome(d->conf, chan_usable, w, o, queue_now(), plan, why,
+	    sizeof(why));
+}
+
+/* Commit the outcomes read so far, in one transaction.  On failure (disk
+ * full, busy) they are kept and tried again on the next turn. */
+static void
+outcomes_flush(struct daemon *d)
+{
+	if (d->nout == 0)
+		return;
+	if (queue_outcomes(d->q, d->out, d->nout, queue_now(), plan_outcome, d,
+	    "dengond") != QUEUE_OK) {
+		log_errx("recording %zu outcomes: %s (will retry)", d->nout,
+		    queue_errmsg(d->q));
+		return;
+	}
+	for (size_t i = 0; i < d->nout; i++) {
+		free((char *)(uintptr_t)d->out[i].evidence);
+		free((char *)(uintptr_t)d->out[i].error);
+	}
+	d->nout = 0;
+}
+
+/* ---- workers ---------------------------------------------------------------- */
+
+static void
+workers_reap(struct daemon *d)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < d->nworkers; i++) {
+			if (d->workers[i].pid != pid)
+				continue;
+			d->workers[i].exited = 1;
+			d->workers[i].status = status;
+		}
+	}
+}
+
+/* Finish the workers that have exited and said all they had to say. */
+static void
+workers_collect(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nworkers;) {
+		struct worker *w = &d->workers[i];
+		struct chan *c;
+
+		if (!w->exited || w->fd != -1) {
+			i++;
+			continue;
+		}
+		worker_finish(w, on_result, d);
+		c = chan_find(d, w->channel);
+		if (c != NULL && c->running > 0)
+			c->running--;
+		if (w->killed || w->error[0] != '\0' || WIFSIGNALED(w->status)) {
+			const char *why = w->error[0] ? w->error :
+			    w->killed ? "session deadline passed" :
+			    "session process died";
+
+			log_warnx("channel %s: session of %zu messages failed: %s",
+			    w->channel, w->n, why);
+			queue_health_report(d->q, w->channel, 0, why, queue_now());
+		} else
+			queue_health_report(d->q, w->channel, 1, NULL, queue_now());
+		worker_free(w);
+		d->workers[i] = d->workers[--d->nworkers];
+	}
+}
+
+static void
+workers_deadlines(struct daemon *d, int64_t now)
+{
+	for (size_t i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+
+		if (!w->exited && !w->killed && now >= w->deadline) {
+			log_warnx("channel %s: session %ld overran its deadline: "
+			    "killed", w->channel, (long)w->pid);
+			kill(w->pid, SIGKILL);
+			w->killed = 1;
+		}
+	}
+}
+
+/* ---- dispatch ----------------------------------------------------------------- */
+
+/* The alert texts of one pass, shared by all its messages. */
+struct text {
+	char	*alert;
+	int	 revision;
+	char	*subject;
+	char	*body;
+};
+
+/* One message of a pass, its strings owned. */
+struct pmsg {
+	struct chan	*chan;
+	char		*alert, *recipient, *name, *org, *address, *code;
+	char		 message_id[160];
+	char		 references[160];
+	const struct text *text;
+	enum queue_tlp	 tlp;
+	int		 drill, revision, round, step;
+	int64_t		 delivery, created, expires;
+};
+
+struct plan_item {
+	int64_t			delivery;
+	struct queue_plan	plan;
+	char			why[512];
+};
+
+struct pass {
+	struct daemon		*d;
+	int64_t			 now;
+	struct pmsg		*m;
+	size_t			 nm;
+	struct text		*t;
+	size_t			 nt;
+	struct plan_item	*p;
+	size_t			 np;
+	int			 full;		/* some work left for lack of room */
+};
+
+static char *
+xstrdup0(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+static const struct text *
+pass_text(struct pass *p, const struct queue_work *w)
+{
+	struct text *v;
+
+	for (size_t i = 0; i < p->nt; i++)
+		if (p->t[i].revision == w->revision &&
+		    strcmp(p->t[i].alert, w->alert) == 0)
+			return &p->t[i];
+	if ((v = realloc(p->t, (p->nt + 1) * sizeof(*v))) == NULL)
+		return NULL;
+	p->t = v;
+	v = &p->t[p->nt];
+	v->alert = strdup(w->alert);
+	v->revision = w->revision;
+	v->subject = strdup(w->subject);
+	v->body = strdup(w->body);
+	if (v->alert == NULL || v->subject == NULL || v->body == NULL) {
+		free(v->alert);
+		free(v->subject);
+		free(v->body);
+		return NULL;
+	}
+	return &p->t[p->nt++];
+}
+
+/* queue_due_each() callback: decide for one due delivery. */
+static int
+pass_due(const struct queue_work *w, void *arg)
+{
+	struct pass *p = arg;
+	struct daemon *d = p->d;
+	struct sched_send out[SCHED_MAX_SENDS];
+	struct plan_item *pi;
+	struct queue_plan plan;
+	char why[512];
+	int n, room = 0;
+
+	if (sched_due(d->conf, chan_usable, w, p->now, out, &n, &plan, why,
+	    sizeof(why)) == SCHED_PLAN) {
+		if ((pi = realloc(p->p, (p->np + 1) * sizeof(*pi))) == NULL)
+			return 1;
+		p->p = pi;
+		pi = &p->p[p->np++];
+		pi->delivery = w->delivery;
+		pi->plan = plan;
+		snprintf(pi->why, sizeof(pi->why), "%s", plan.why ? why : "");
+		pi->plan.why = plan.why ? pi->why : NULL;
+		return 0;
+	}
+	for (int i = 0; i < n; i++) {
+		struct chan *c = chan_find(d, out[i].channel->name);
+		struct pmsg *m;
+		const struct text *t;
+
+		if (c == NULL || c->room == 0) {
+			p->full = 1;
+			continue;
+		}
+		if ((t = pass_text(p, w)) == NULL)
+			return 1;
+		if ((m = realloc(p->m, (p->nm + 1) * sizeof(*m))) == NULL)
+			return 1;
+		p->m = m;
+		m = &p->m[p->nm++];
+		memset(m, 0, sizeof(*m));
+		m->chan = c;
+		m->alert = xstrdup0(w->alert);
+		m->recipient = xstrdup0(w->recipient);
+		m->name = xstrdup0(w->name);
+		m->org = xstrdup0(w->org);
+		m->address = xstrdup0(out[i].address);
+		m->code = xstrdup0(w->code);
+		m->text = t;
+		m->tlp = w->tlp;
+		m->drill = w->drill;
+		m->revision = w->revision;
+		m->round = plan.round;
+		m->step = plan.step;
+		m->delivery = w->delivery;
+		m->created = w->created;
+		m->expires = w->expires;
+		sched_message_id(d->conf, w->token, w->revision, plan.round,
+		    m->message_id, sizeof(m->message_id));
+		if (plan.round > 0 || w->revision > 1)
+			sched_message_id(d->conf, w->token, 1, 0, m->references,
+			    sizeof(m->references));
+		c->room--;
+		room++;
+	}
+	/* Stop once no channel has room left. */
+	for (size_t i = 0; i < d->nchans; i++)
+		if (d->chans[i].room > 0)
+			return 0;
+	p->full = 1;
+	return 1;
+}
+
+static void
+pass_free(struct pass *p)
+{
+	for (size_t i = 0; i < p->nm; i++) {
+		free(p->m[i].alert);
+		free(p->m[i].recipient);
+		free(p->m[i].name);
+		free(p->m[i].org);
+		free(p->m[i].address);
+		free(p->m[i].code);
+	}
+	for (size_t i = 0; i < p->nt; i++) {
+		free(p->t[i].alert);
+		free(p->t[i].subject);
+		free(p->t[i].body);
+	}
+	free(p->m);
+	free(p->t);
+	free(p->p);
+}
+
+/* Start workers for the claimed messages of channel c. */
+static void
+pass_start(struct pass *p, struct chan *c, struct queue_claim *cl)
+{
+	struct daemon *d = p->d;
+	struct channel_msg *batch;
+	size_t max = c->drv->max_batch > 0 ? (size_t)c->drv->max_batch : 1;
+	size_t n = 0;
+	int close_fds[MAX_CLIENTS + 4];
+	size_t nclose = 0;
+
+	close_fds[nclose++] = d->listen_fd;
+	close_fds[nclose++] = d->inotify_fd;
+	close_fds[nclose++] = d->lock_fd;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (d->clients[i] >= 0)
+			close_fds[nclose++] = d->clients[i];
+	if ((batch = calloc(max, sizeof(*batch))) == NULL)
+		return;
+	for (size_t i = 0; i <= p->nm; i++) {
+		if (i < p->nm && p->m[i].chan == c && cl[i].attempt != 0) {
+			struct pmsg *m = &p->m[i];
+			struct channel_msg *b = &batch[n++];
+
+			memset(b, 0, sizeof(*b));
+			b->attempt = cl[i].attempt;
+			b->delivery = m->delivery;
+			b->alert = m->alert;
+			b->revision = m->revision;
+			b->recipient = m->recipient;
+			b->name = m->name;
+			b->org = m->org;
+			b->address = m->address;
+			b->code = m->code;
+			b->subject = m->text->subject;
+			b->body = m->text->body;
+			b->tlp = m->tlp;
+			b->drill = m->drill;
+			b->created = m->created;
+			b->expires = m->expires;
+			b->round = m->round;
+			b->message_id = m->message_id;
+			b->references = m->references[0] ? m->references : NULL;
+		}
+		if (n == 0 || (n < max && i < p->nm))
+			continue;
+		/* A full batch, or the last one: one session. */
+		struct worker *w = realloc(d->workers, (d->nworkers + 1) *
+		    sizeof(*w));
+		int64_t now = queue_now();
+
+		if (w != NULL) {
+			d->workers = w;
+			w = &d->workers[d->nworkers];
+			if (worker_start(w, c->cc->name, c->drv, c->state, batch,
+			    n, now + c->timeout * 3 + 1000 * (int64_t)n,
+			    close_fds, nclose) == 0) {
+				d->nworkers++;
+				c->running++;
+				log_info("channel %s: session %ld started with %zu "
+				    "messages", c->cc->name, (long)w->pid, n);
+				n = 0;
+				continue;
+			}
+		}
+		/* No process: these attempts fail now, and are retried. */
+		log_errx("channel %s: cannot start a session: %s", c->cc->name,
+		    strerror(errno));
+		for (size_t k = 0; k < n; k++) {
+			struct channel_result r;
+
+			memset(&r, 0, sizeof(r));
+			r.attempt = batch[k].attempt;
+			r.outcome = CHANNEL_TEMPFAIL;
+			snprintf(r.error, sizeof(r.error), "cannot start a "
+			    "session process: %s", strerror(errno));
+			on_result(&r, d);
+		}
+		n = 0;
+	}
+	free(batch);
+}
+
+/* Look at due work and start what there is room for. */
+static void
+dispatch(struct daemon *d)
+{
+	struct pass p;
+	struct queue_claim *cl;
+	int any = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.d = d;
+	p.now = queue_now();
+	for (size_t i = 0; i < d->nchans; i++) {
+		struct chan *c = &d->chans[i];
+
+		c->room = 0;
+		if (c->state != NULL && c->running < c->concurrency)
+			c->room = (size_t)(c->concurrency - c->running) *
+			    (size_t)(c->drv->max_batch > 0 ? c->drv->max_batch : 1);
+		any |= c->room > 0;
+	}
+	/* Even with no room, expiries and escalations are planned. */
+	if (queue_due_each(d->q, p.now, DUE_WALK_MAX, pass_due, &p) < 0)
+		log_errx("finding due work: %s", queue_errmsg(d->q));
+	d->blocked = p.full || !any;
+	for (size_t i = 0; i < p.np; i++)
+		if (queue_plan_apply(d->q, p.p[i].delivery, &p.p[i].plan, p.now,
+		    "dengond") != QUEUE_OK)
+			log_errx("delivery %lld: %s", (long long)p.p[i].delivery,
+			    queue_errmsg(d->q));
+	if (p.nm == 0 || (cl = calloc(p.nm, sizeof(*cl))) == NULL) {
+		pass_free(&p);
+		return;
+	}
+	for (size_t i = 0; i < p.nm; i++) {
+		cl[i].delivery = p.m[i].delivery;
+		cl[i].channel = p.m[i].chan->cc->name;
+		cl[i].address = p.m[i].address;
+		cl[i].message_id = p.m[i].message_id;
+		cl[i].revision = p.m[i].revision;
+		cl[i].round = p.m[i].round;
+		cl[i].step = p.m[i].step;
+	}
+	if (queue_claim(d->q, cl, p.nm, p.now) != QUEUE_OK)
+		log_errx("claiming %zu messages: %s (will retry)", p.nm,
+		    queue_errmsg(d->q));
+	else
+		for (size_t i = 0; i < d->nchans; i++)
+			pass_start(&p, &d->chans[i], cl);
+	free(cl);
+	pass_free(&p);
+}
+
+/* ---- the control socket and the spool ------------------------------------------- */
+
+static int
+listen_open(struct daemon *d)
+{
+	struct sockaddr_un sun;
+	struct group *gr;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s",
+	    d->conf->socket) >= (int)sizeof(sun.sun_path)) {
+		log_errx("socket path %s is too long", d->conf->socket);
+		return -1;
+	}
+	/* We hold the queue's lock: any socket there is a stale one. */
+	unlink(d->conf->socket);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(fd, 16) == -1) {
+		log_errx("control socket %s: %s", d->conf->socket,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (d->conf->group != NULL && *d->conf->group != '\0' &&
+	    (gr = getgrnam(d->conf->group)) != NULL &&
+	    chown(d->conf->socket, (uid_t)-1, gr->gr_gid) == -1)
+		log_warnx("control socket: cannot give it to group %s: %s",
+		    d->conf->group, strerror(errno));
+	if (chmod(d->conf->socket, 0660) == -1)
+		log_warnx("control socket: chmod: %s", strerror(errno));
+	d->listen_fd = fd;
+	return 0;
+}
+
+static void
+clients_accept(struct daemon *d)
+{
+	int fd;
+
+	while ((fd = accept4(d->listen_fd, NULL, NULL,
+	    SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		int i;
+
+		for (i = 0; i < MAX_CLIENTS && d->clients[i] >= 0; i++)
+			;
+		if (i == MAX_CLIENTS) {
+			close(fd);	/* busy: the client falls back to waiting */
+			continue;
+		}
+		d->clients[i] = fd;
+	}
+}
+
+/* A client's request: "wake" (start due work now) or "ping". */
+static void
+client_read(struct daemon *d, int i)
+{
+	char buf[128];
+	ssize_t n = read(d->clients[i], buf, sizeof(buf) - 1);
+	const char *reply = "error unknown request\n";
+
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		buf[n] = '\0';
+		if (strncmp(buf, "wake", 4) == 0 || strncmp(buf, "ping", 4) == 0)
+			reply = "ok\n";
+		if (write(d->clients[i], reply, strlen(reply)) == -1) {
+			/* the client has gone: nothing to tell it */
+		}
+	}
+	close(d->clients[i]);
+	d->clients[i] = -1;
+}
+
+static void
+spool_watch(struct daemon *d)
+{
+	char path[4096];
+
+	d->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (d->inotify_fd == -1) {
+		log_warnx("spool: inotify: %s (scanning every %ds instead)",
+		    strerror(errno), SPOOL_RESCAN_MS / 1000);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/incoming", d->conf->spool);
+	if (inotify_add_watch(d->inotify_fd, path, IN_MOVED_TO |
+	    IN_CLOSE_WRITE) == -1) {
+		log_warnx("spool: cannot watch %s: %s (run 'dengon init')",
+		    path, strerror(errno));
+		close(d->inotify_fd);
+		d->inotify_fd = -1;
+	}
+}
+
+/* How often the spool is scanned without an inotify event (ms). */
+static int64_t
+spool_every(const struct daemon *d)
+{
+	return d->inotify_fd == -1 ? 5000 : SPOOL_RESCAN_MS;
+}
+
+static void
+spool_run(struct daemon *d)
+{
+	struct spool_result res;
+
+	d->last_spool = queue_now();
+	if (spool_scan(d->q, d->conf, &d->kr, &res) == 0 &&
+	    (res.accepted || res.rejected))
+		log_info("spool: %d accepted, %d rejected", res.accepted,
+		    res.rejected);
+}
+
+/* ---- start-up ------------------------------------------------------------------- */
+
+/* One dengond per queue: an exclusive lock on QUEUE.lock holding our pid. */
+static int
+lock_take(struct daemon *d)
+{
+	char path[4096], pid[32] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.lock", d->conf->queue);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660)) == -1) {
+		fprintf(stderr, "dengond: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if ((n = pread(fd, pid, sizeof(pid) - 1, 0)) > 0)
+			pid[n] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		fprintf(stderr, "dengond: queue %s is already served by "
+		    "dengond (pid %s, lock %s)\n", d->conf->queue,
+		    *pid ? pid : "unknown", path);
+		close(fd);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warnx("lock %s: cannot record our pid", path);
+	d->lock_fd = fd;
+	return 0;
+}
+
+/* -n: check the configuration and the contacts, like `dengon check`. */
+static int
+check_only(const char *path)
+{
+	struct conf_msgs msgs = { 0 };
+	struct contact_list l = { 0 };
+	struct conf *c = NULL;
+	int bad;
+
+	if (conf_load(path, &c, &msgs) == 0) {
+		if (access(c->contacts, F_OK) == 0 && contacts_load(c->contacts,
+		    CONTACTS_ENC_AUTO, c->country_code, &l, &msgs) == 0)
+			contacts_check(c->contacts, &l, c, &msgs);
+	}
+	conf_msgs_print(&msgs, stderr);
+	bad = msgs.errors > 0;
+	if (!bad)
+		printf("%s: OK\n", path);
+	contacts_free(&l);
+	conf_msgs_free(&msgs);
+	conf_free(c);
+	return bad ? 2 : 0;
+}
+
+static void
+reload(struct daemon *d)
+{
+	struct conf_msgs msgs = { 0 };
+	struct conf *c = NULL;
+
+	if (conf_load(d->conf_path, &c, &msgs) == -1) {
+		for (size_t i = 0; i < msgs.n; i++)
+			log_errx("reload: %s", msgs.v[i]);
+		log_errx("reload: configuration has errors: keeping the "
+		    "running one");
+		conf_msgs_free(&msgs);
+		return;
+	}
+	conf_msgs_free(&msgs);
+	if (strcmp(c->queue, d->conf->queue) != 0)
+		log_warnx("reload: the queue path changed: restart dengond to "
+		    "use it");
+	chans_release(d);
+	conf_free(d->conf);
+	d->conf = c;
+	relay_set_timezone(c->timezone);
+	chans_configure(d);
+	log_info("reloaded %s", d->conf_path);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: dengond [-c FILE] [-d] [-n]\n");
+	exit(2);
+}
+
+/* ---- the loop --------------------------------------------------------------------- */
+
+/* Handle the signals queued on the self-pipe. */
+static void
+signals_read(struct daemon *d)
+{
+	unsigned char buf[64];
+	ssize_t n;
+
+	while ((n = read(d->sig_fd[0], buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			switch (buf[i]) {
+			case SIGTERM:
+			case SIGINT:
+				if (!d->draining)
+					log_info("stopping: waiting for %zu "
+					    "sessions in flight", d->nworkers);
+				d->draining = 1;
+				break;
+			case SIGHUP:
+				reload(d);
+				break;
+			case SIGCHLD:
+				workers_reap(d);
+				break;
+			}
+		}
+	}
+}
+
+static int
+run(struct daemon *d)
+{
+	struct pollfd pfd[4 + MAX_CLIENTS + 64];
+	int64_t now, when, timeout;
+	size_t np, nw;
+
+	for (;;) {
+		now = queue_now();
+		workers_reap(d);
+		workers_deadlines(d, now);
+		workers_collect(d);
+		outcomes_flush(d);
+		if (d->draining && d->nworkers == 0 && d->nout == 0)
+			return 0;
+		if (!d->draining) {
+			if (now - d->last_spool >= spool_every(d))
+				spool_run(d);
+			dispatch(d);
+		}
+		/* How long may we sleep? */
+		timeout = spool_every(d);
+		if (!d->draining && queue_next_due(d->q, &when) == QUEUE_OK &&
+		    when != 0) {
+			int64_t t = when - queue_now();
+
+			if (t <= 0)
+				t = d->blocked ? 1000 : 0;
+			if (t < timeout)
+				timeout = t;
+		}
+		for (size_t i = 0; i < d->nworkers; i++) {
+			int64_t t = d->workers[i].deadline - queue_now();
+
+			if (t < timeout)
+				timeout = t < 0 ? 0 : t;
+		}
+		if (d->nout > 0 && timeout > 1000)
+			timeout = 1000;		/* retry a failed commit */
+		np = 0;
+		pfd[np++] = (struct pollfd){ .fd = d->sig_fd[0], .events = POLLIN };
+		pfd[np++] = (struct pollfd){ .fd = d->draining ? -1 : d->listen_fd,
+		    .events = POLLIN };
+		pfd[np++] = (struct pollfd){ .fd = d->inotify_fd, .events = POLLIN };
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			pfd[np++] = (struct pollfd){ .fd = d->clients[i],
+			    .events = POLLIN };
+		nw = np;
+		for (size_t i = 0; i < d->nworkers && np < sizeof(pfd) /
+		    sizeof(pfd[0]); i++)
+			pfd[np++] = (struct pollfd){ .fd = d->workers[i].fd,
+			    .events = POLLIN };
+		if (poll(pfd, np, (int)timeout) == -1 && errno != EINTR) {
+			log_errx("poll: %s", strerror(errno));
+			return 1;
+		}
+		if (pfd[0].revents)
+			signals_read(d);
+		if (pfd[1].revents && !d->draining)
+			clients_accept(d);
+		if (pfd[2].revents) {
+			char ev[4096];
+
+			while (read(d->inotify_fd, ev, sizeof(ev)) > 0)
+				;
+			spool_run(d);
+		}
+		for (int i = 0; i < MAX_CLIENTS; i++)
+			if (pfd[3 + i].revents && d->clients[i] >= 0)
+				client_read(d, i);
+		for (size_t i = nw; i < np; i++) {
+			if (pfd[i].revents == 0 || pfd[i].fd < 0)
+				continue;
+			for (size_t k = 0; k < d->nworkers; k++)
+				if (d->workers[k].fd == pfd[i].fd)
+					worker_read(&d->workers[k], on_result, d);
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon d;
+	struct conf_msgs msgs = { 0 };
+	char err[1024];
+	int ch, foreground = 0, check = 0, rc;
+	int64_t n;
+
+	memset(&d, 0, sizeof(d));
+	d.listen_fd = d.inotify_fd = d.lock_fd = -1;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		d.clients[i] = -1;
+	d.conf_path = conf_default_path();
+	while ((ch = getopt(argc, argv, "c:dnh")) != -1) {
+		switch (ch) {
+		case 'c':
+			d.conf_path = optarg;
+			break;
+		case 'd':
+			foreground = 1;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (check)
+		return check_only(d.conf_path);
+	if (conf_load(d.conf_path, &d.conf, &msgs) == -1) {
+		conf_msgs_print(&msgs, stderr);
+		conf_msgs_free(&msgs);
+		return 2;
+	}
+	conf_msgs_print(&msgs, stderr);
+	conf_msgs_free(&msgs);
+	relay_set_timezone(d.conf->timezone);
+	if (lock_take(&d) == -1)
+		return 1;
+	log_open("dengond", foreground ? "stderr" : d.conf->log);
+	D = &d;
+	if ((d.q = queue_open(d.conf->queue, d.conf->group, 0, err,
+	    sizeof(err))) == NULL) {
+		log_errx("%s", err);
+		return 1;
+	}
+	if (code_keyring_load(d.conf->secret_file, &d.kr, err,
+	    sizeof(err)) == -1) {
+		log_errx("%s", err);
+		return 1;
+	}
+	if (signals_init(&d) == -1) {
+		log_errx("signals: %s", strerror(errno));
+		return 1;
+	}
+	if (queue_recover(d.q, queue_now(), &n) != QUEUE_OK) {
+		log_errx("recovery: %s", queue_errmsg(d.q));
+		return 1;
+	}
+	if (n > 0)
+		log_warnx("recovered %lld attempts left in flight by a stop; "
+		    "they are retried (their messages keep their Message-IDs)",
+		    (long long)n);
+	chans_configure(&d);
+	if (listen_open(&d) == -1)
+		return 1;
+	spool_watch(&d);
+	spool_run(&d);
+	log_info("started on queue %s (pid %ld)", d.conf->queue,
+	    (long)getpid());
+	rc = run(&d);
+	log_info("stopped");
+	unlink(d.conf->socket);
+	chans_release(&d);
+	free(d.workers);
+	free(d.out);
+	code_keyring_free(&d.kr);
+	queue_close(d.q);
+	conf_free(d.conf);
+	return rc;
+}

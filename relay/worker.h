@@ -1,0 +1,68 @@
+/*
+ * worker.h - supervised child processes that run a channel's blocking
+ * work (private to relay/).
+ *
+ * A worker is one child per session: it runs a driver's send() over a
+ * batch of messages and reports each outcome to the parent over a
+ * socketpair, as length-prefixed frames.  The parent never blocks on it:
+ * it reads the socket when poll() says so, kills the child at its
+ * deadline, and turns every message the child did not report into a
+ * tempfail with the reason (crash, deadline, session failure).
+ *
+ * Frames: a 4-byte big-endian length, then the payload:
+ *   'R' attempt(8 bytes, big-endian) outcome(1) evidence NUL error NUL
+ *   'E' the session's error text (send() returned -1)
+ */
+#ifndef DENGON_WORKER_H
+#define DENGON_WORKER_H
+
+#include <sys/types.h>
+
+#include "channels/channel.h"
+
+#define WORKER_FRAME_MAX	4096
+
+struct worker {
+	pid_t		 pid;
+	int		 fd;		/* parent's end; -1 once at EOF */
+	char		 channel[64];	/* the [channel] name */
+	int64_t		 started;	/* ms */
+	int64_t		 deadline;	/* ms: killed after this */
+	int		 killed;	/* by the deadline */
+	int		 exited;	/* reaped */
+	int		 status;	/* from waitpid */
+	size_t		 n;		/* messages */
+	int64_t		*attempts;	/* [n] */
+	unsigned char	*reported;	/* [n] */
+	size_t		 nok;		/* reported ok */
+	char		 error[256];	/* the session's error, if any */
+	unsigned char	 buf[2 * WORKER_FRAME_MAX];
+	size_t		 blen;
+};
+
+/*
+ * Fork a worker running drv->send(state, msgs, n) with a deadline (ms
+ * since the epoch).  close_fds lists descriptors the child must close (the
+ * parent's sockets).  0, or -1 with errno (nothing started).
+ */
+int worker_start(struct worker *w, const char *channel,
+    const struct channel_driver *drv, void *state,
+    const struct channel_msg *msgs, size_t n, int64_t deadline,
+    const int *close_fds, size_t nclose);
+
+/*
+ * Read what is available on w->fd and call report() for each result
+ * frame.  Returns 1 at EOF (the child closed its end), 0 otherwise.
+ */
+int worker_read(struct worker *w, channel_report_fn report, void *arg);
+
+/*
+ * The worker has exited and its socket is at EOF: call report() as a
+ * tempfail for every message it did not report, with the reason.
+ */
+void worker_finish(struct worker *w, channel_report_fn report, void *arg);
+
+/* Free what worker_start() allocated (not w itself). */
+void worker_free(struct worker *w);
+
+#endif /* DENGON_WORKER_H */
