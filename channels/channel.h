@@ -94,6 +94,11 @@ struct channel_driver {
 	 * never reports (the child died, the deadline passed) is a tempfail
 	 * for the daemon.  Returns 0, or -1 if the session failed as a whole
 	 * (then unreported messages are tempfail with err as the reason).
+	 * -1 says the channel is down (connect, TLS, AUTH: err is for the
+	 * channel's health); the driver may have reported the messages
+	 * itself already (smtp does: each tempfail with the same reason).
+	 * A message that can never be sent as it is (a bad address) is
+	 * reported permfail without touching the network.
 	 */
 	int	(*send)(void *state, const struct channel_msg *msgs, size_t n,
 		    channel_report_fn report, void *arg, char *err,

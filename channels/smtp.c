@@ -21,10 +21,15 @@
  * well, so every TLS failure is recorded here, from the verify callback
  * and from libESMTP's events, and turns the whole session into a failure:
  * every message tempfail with the reason, nothing sent.  tls_verify = no
- * accepts any certificate (for tests only).
+ * accepts any certificate (for tests only).  TLS 1.3 session tickets are
+ * read as soon as the handshake ends (absorb_tickets(): libESMTP would
+ * take them for a reply and drop the session).
  *
  * Classification of one message (one recipient), evidence = the reply:
- *   MAIL 4xx / 5xx                -> tempfail / permfail
+ *   MAIL 4xx / 5xx                -> tempfail (a refused sender is about
+ *                                    us - our from, our relay - never
+ *                                    about the recipient: it must not
+ *                                    fail recipients or skip steps)
  *   RCPT 4xx / 5xx                -> tempfail / permfail, whatever DATA
  *                                    got (with PIPELINING a 503 or 554 to
  *                                    DATA only says "no valid recipients")
@@ -32,13 +37,18 @@
  *   RCPT 2xx, DATA 4xx or 503     -> tempfail
  *   RCPT 2xx, DATA other 5xx      -> permfail
  *   no reply (disconnect, 421 and gone, timeout) -> tempfail
- * A session that fails before its first MAIL FROM (connect, greeting,
- * EHLO, TLS, AUTH) makes send() return -1 with the reason, after every
- * message has been reported tempfail with that reason.
+ * After a refused AUTH, libESMTP still tries MAIL FROM; what the server
+ * then refuses is about our credentials, so it is a tempfail saying
+ * "AUTH refused: ...".  A session that fails before its first MAIL FROM
+ * (connect, greeting, EHLO, TLS) or whose AUTH was refused makes send()
+ * return -1 with the reason, after every message has been reported
+ * tempfail with that reason.  SIGPIPE is ignored during send(): a server
+ * that hangs up is an outcome, not a crash.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,6 +68,8 @@
 #include "channels/mail.h"
 
 #define SMTP_MAX_BATCH	50		/* messages per session */
+#define TICKET_WAIT_MS	300		/* for TLS 1.3 session tickets */
+#define TICKET_MORE_MS	30
 #define PASSWORD_MAX	1024		/* bytes in password_file */
 
 /* One configured channel. */
@@ -255,9 +267,10 @@ smtp_configure(const struct conf_channel *ch, const struct conf *relay,
 		goto fail;
 	}
 	cf->timeout_ms = (long)secs * 1000;
-	cf->concurrency = 4;
-	if ((v = conf_channel_get(ch, "concurrency")) != NULL)
-		cf->concurrency = atoi(v) > 0 ? atoi(v) : 1;
+	v = conf_channel_get(ch, "concurrency");
+	cf->concurrency = v ? atoi(v) : 4;
+	if (cf->concurrency < 1)
+		cf->concurrency = 1;
 
 	cf->relay = strdup(relay && relay->name ? relay->name : "dengon");
 	cf->language = strdup(relay && relay->language ? relay->language :
@@ -298,17 +311,25 @@ smtp_release(void *state)
 
 /* ---- render ----------------------------------------------------------- */
 
-static int
-smtp_render(void *state, const struct channel_msg *m, char **out,
-    size_t *len, char *err, size_t errlen)
+/* What mail.c needs from the channel; borrowed from cf. */
+static struct mail_opts
+mail_opts_of(const struct smtp_conf *cf)
 {
-	const struct smtp_conf *cf = state;
 	struct mail_opts o = {
 		.from = cf->from,
 		.reply_to = cf->reply_to,
 		.relay = cf->relay,
 		.language = cf->language,
 	};
+
+	return o;
+}
+
+static int
+smtp_render(void *state, const struct channel_msg *m, char **out,
+    size_t *len, char *err, size_t errlen)
+{
+	struct mail_opts o = mail_opts_of(state);
 
 	return mail_render(&o, m, out, len, err, errlen);
 }
@@ -423,14 +444,17 @@ classify(struct session *s, struct item *it)
 		stage = "DATA";
 		status_text(data, ev, sizeof(ev));
 		code = data ? data->code : 0;
-		if (code == 503)	/* out of sequence, not about the mail */
+		if (code / 100 == 3)	/* 354, then nothing: no final reply */
+			code = 0;
+		else if (code == 503)	/* out of sequence, not about the mail */
 			code = 450;
 	}
 	if (code / 100 == 2) {
 		report_one(s, it, CHANNEL_OK, ev, "");
 		return;
 	}
-	o = code / 100 == 5 ? CHANNEL_PERMFAIL : CHANNEL_TEMPFAIL;
+	o = code / 100 == 5 && strcmp(stage, "MAIL FROM") != 0 ?
+	    CHANNEL_PERMFAIL : CHANNEL_TEMPFAIL;
 	if (code == 0)
 		snprintf(er, sizeof(er), "%s: no reply (connection lost)",
 		    stage);
@@ -469,6 +493,38 @@ cert_matches(SSL *ssl, const char *host)
 		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
 	X509_free(cert);
 	return ok;
+}
+
+/*
+ * Read the TLS 1.3 session tickets the server sends right after the
+ * handshake, before libESMTP looks at the socket again.  libESMTP takes
+ * any readable byte at that moment for the reply to an EHLO it has not
+ * sent yet, waits for it until the timeout and drops the session; a
+ * ticket processed here is gone.  The first ticket is waited for at most
+ * TICKET_WAIT_MS (servers send them at once, and later ones arrive after
+ * the EHLO, where they do no harm).
+ */
+static void
+absorb_tickets(SSL *ssl)
+{
+	struct pollfd pfd;
+	char c;
+	int wait = TICKET_WAIT_MS, r;
+
+	if (ssl == NULL || SSL_version(ssl) < TLS1_3_VERSION)
+		return;
+	pfd.fd = SSL_get_rfd(ssl);
+	pfd.events = POLLIN;
+	for (;;) {
+		pfd.revents = 0;
+		if (SSL_pending(ssl) == 0 && poll(&pfd, 1, wait) <= 0)
+			return;
+		ERR_clear_error();
+		r = SSL_peek(ssl, &c, 1);
+		if (r > 0 || SSL_get_error(ssl, r) != SSL_ERROR_WANT_READ)
+			return;	/* data, or an error libESMTP will meet */
+		wait = TICKET_MORE_MS;
+	}
 }
 
 /* libESMTP's events: outcomes as they come, and every TLS verdict. */
@@ -512,6 +568,7 @@ event_cb(smtp_session_t session, int event, void *arg, ...)
 		break;
 	case SMTP_EV_STARTTLS_OK:
 		s->tls_ok = 1;
+		absorb_tickets(va_arg(ap, SSL *));
 		break;
 	case SMTP_EV_EXTNA_STARTTLS:
 		tls_fail(s, "TLS: server does not offer STARTTLS");
@@ -751,6 +808,7 @@ smtp_send(void *state, const struct channel_msg *msgs, size_t n,
     channel_report_fn report, void *arg, char *err, size_t errlen)
 {
 	struct smtp_conf *cf = state;
+	struct mail_opts mo = mail_opts_of(cf);
 	struct session s;
 	struct sigaction sa, old_sa;
 	smtp_session_t sess = NULL;
@@ -825,10 +883,8 @@ smtp_send(void *state, const struct channel_msg *msgs, size_t n,
 		struct item *it = &s.items[i];
 
 		it->m = &msgs[i];
-		if (mail_render(&(struct mail_opts){ .from = cf->from,
-		    .reply_to = cf->reply_to, .relay = cf->relay,
-		    .language = cf->language }, it->m, &it->text, &len,
-		    why, sizeof(why)) == -1) {
+		if (mail_render(&mo, it->m, &it->text, &len, why,
+		    sizeof(why)) == -1) {
 			/* this message can never be sent as it is */
 			report_one(&s, it, CHANNEL_PERMFAIL, "", why);
 			continue;

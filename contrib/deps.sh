@@ -10,11 +10,14 @@ set -eu
 # Test: cmocka (unit tests), sqlite3 (inspecting the queue), python3,
 # util-linux (mount, runuser for the disk-full and permission tests),
 # clang + libclang-rt for the libFuzzer targets.
+# SMTP peers (tests/peers.sh): python3-aiosmtpd, postfix (for smtp-sink; the
+# package starts nothing here), openssl (the test CA and certificates).
 PACKAGES="build-essential pkg-config
   libsqlite3-dev libesmtp-dev libetpan-dev libserialport-dev libssl-dev
   libinih-dev libcmocka-dev
   sqlite3 python3 util-linux ca-certificates strace
-  clang libclang-rt-14-dev"
+  clang libclang-rt-14-dev
+  python3-aiosmtpd postfix openssl"
 
 missing=""
 for p in $PACKAGES; do
@@ -32,6 +35,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "dengon: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# postfix asks what kind of mail system to set up: "No configuration", so
+# that it installs without a question and without a running service.
+echo "postfix postfix/main_mailer_type select No configuration" |
+    debconf-set-selections
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >&2

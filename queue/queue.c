@@ -140,8 +140,8 @@ static const char *const queue_sql[ST_COUNT] = {
 	    "WHERE d.alert = ?1 ORDER BY d.recipient",
 	[ST_ATT_EACH] =
 	    "SELECT id, delivery, channel, address, started, finished, "
-	    "outcome, evidence, error FROM attempt WHERE delivery = ?1 "
-	    "ORDER BY id",
+	    "outcome, evidence, error, round, message_id FROM attempt "
+	    "WHERE delivery = ?1 ORDER BY id",
 	[ST_CHAN_COUNTS] =
 	    "SELECT a.channel, sum(a.finished IS NULL), "
 	    "sum(a.outcome = 'ok'), sum(a.outcome = 'tempfail'), "
@@ -157,7 +157,9 @@ static const char *const queue_sql[ST_COUNT] = {
 	[ST_BACKLOG] =
 	    "SELECT policy, step, coalesce(mail, '') <> '', "
 	    "coalesce(lgwan, '') <> '', coalesce(fax, '') <> '', "
-	    "coalesce(sms, '') <> '', count(*), "
+	    "coalesce(sms, '') <> '', "
+	    "sum(state = 'pending' OR (next_action IS NOT NULL "
+	    "AND next_action <= ?1)), "
 	    "sum(next_action IS NOT NULL AND next_action <= ?1) "
 	    "FROM delivery WHERE state IN ('pending', 'sent', 'delivered') "
 	    "GROUP BY 1, 2, 3, 4, 5, 6",

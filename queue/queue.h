@@ -304,6 +304,8 @@ struct queue_attempt_info {
 	const char	*outcome;	/* "ok" | "tempfail" | "permfail" | NULL */
 	const char	*evidence;
 	const char	*error;
+	int		 round;		/* 0: first sending; n: reminder n */
+	const char	*message_id;	/* mail: the Message-ID sent, or NULL */
 };
 
 /* Each attempt of one delivery, oldest first. Borrowed for the call. */
@@ -382,7 +384,8 @@ int queue_attempt_finish(struct queue *q, int64_t attempt, const char *outcome,
 
 struct queue_backlog {
 	char	channel[64];
-	int64_t	waiting;	/* non-final deliveries whose current step uses it */
+	int64_t	waiting;	/* deliveries whose current step uses it, not yet
+				   accepted by any channel or due again now */
 	int64_t	due;		/* of those, next action already due */
 	int64_t	inflight;	/* attempts without an outcome */
 };

@@ -648,6 +648,8 @@ queue_attempts_each(struct queue *q, int64_t delivery,
 			.outcome = COL_TEXT(s, 6),
 			.evidence = COL_TEXT(s, 7),
 			.error = COL_TEXT(s, 8),
+			.round = (int)COL_INT(s, 9),
+			.message_id = COL_TEXT(s, 10),
 		};
 
 		if ((ret = cb(&a, arg)) != 0)

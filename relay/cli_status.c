@@ -72,6 +72,8 @@ attempt_json(const struct queue_attempt_info *a, void *arg)
 	json_key(j, "outcome"); json_string(j, a->outcome);
 	json_key(j, "evidence"); json_string(j, a->evidence);
 	json_key(j, "error"); json_string(j, a->error);
+	json_key(j, "round"); json_int(j, a->round);
+	json_key(j, "message_id"); json_string(j, a->message_id);
 	json_object_end(j);
 	return 0;
 }

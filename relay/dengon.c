@@ -719,6 +719,7 @@ cmd_spool(struct cli *cli, int argc, char **argv)
 
 struct render_ctx {
 	struct cli			*cli;
+	int				 round;		/* last sent, or -1 */
 	const struct conf_channel	*ch;
 	const struct channel_driver	*drv;
 	void				*state;
@@ -741,7 +742,12 @@ render_work(const struct queue_work *w, void *arg)
 		    conf_type_column(r->ch->type));
 		return QUEUE_INVALID;
 	}
-	sched_message_id(r->cli->conf, w->token, w->revision, w->round, mid,
+	/* What the recipient got last; the next message if nothing yet. */
+	if (r->round >= 0)
+		m.round = r->round;
+	else
+		m.round = w->round;
+	sched_message_id(r->cli->conf, w->token, w->revision, m.round, mid,
 	    sizeof(mid));
 	sched_message_id(r->cli->conf, w->token, 1, 0, refs, sizeof(refs));
 	m.delivery = w->delivery;
@@ -757,13 +763,24 @@ render_work(const struct queue_work *w, void *arg)
 	m.drill = w->drill;
 	m.created = w->created;
 	m.expires = w->expires;
-	m.round = w->round;
 	m.message_id = mid;
-	m.references = (w->round > 0 || w->revision > 1) ? refs : NULL;
+	m.references = (m.round > 0 || w->revision > 1) ? refs : NULL;
 	if (r->drv->render(r->state, &m, &r->out, &r->len, r->err,
 	    sizeof(r->err)) == -1)
 		return QUEUE_INVALID;
 	return QUEUE_OK;
+}
+
+/* queue_attempts_each() callback: the round of the latest attempt on the
+ * channel being rendered. */
+static int
+render_round(const struct queue_attempt_info *a, void *arg)
+{
+	struct render_ctx *r = arg;
+
+	if (strcmp(a->channel, r->ch->name) == 0 && a->round > r->round)
+		r->round = a->round;
+	return 0;
 }
 
 static int
@@ -818,6 +835,11 @@ cmd_render(struct cli *cli, int argc, char **argv)
 	    sizeof(r.err)) == -1) {
 		cli_errx("render: channel %s: %s", channel, r.err);
 		return EXIT_RUNTIME;
+	}
+	r.round = -1;
+	if ((rc = queue_attempts_each(cli->queue, id, render_round, &r)) < 0) {
+		r.drv->release(r.state);
+		return cli_queue_exit(cli, rc);
 	}
 	rc = queue_work_get(cli->queue, id, render_work, &r);
 	r.drv->release(r.state);

@@ -411,8 +411,10 @@ pass_due(const struct queue_work *w, void *arg)
 		pi = &p->p[p->np++];
 		pi->delivery = w->delivery;
 		pi->plan = plan;
+		/* plan.why is pointed at pi->why only when applied: p->p
+		 * may still move (realloc). */
 		snprintf(pi->why, sizeof(pi->why), "%s", plan.why ? why : "");
-		pi->plan.why = plan.why ? pi->why : NULL;
+		pi->plan.why = NULL;
 		return 0;
 	}
 	for (int i = 0; i < n; i++) {
@@ -591,11 +593,13 @@ dispatch(struct daemon *d)
 	if (queue_due_each(d->q, p.now, DUE_WALK_MAX, pass_due, &p) < 0)
 		log_errx("finding due work: %s", queue_errmsg(d->q));
 	d->blocked = p.full || !any;
-	for (size_t i = 0; i < p.np; i++)
+	for (size_t i = 0; i < p.np; i++) {
+		p.p[i].plan.why = p.p[i].why[0] ? p.p[i].why : NULL;
 		if (queue_plan_apply(d->q, p.p[i].delivery, &p.p[i].plan, p.now,
 		    "dengond") != QUEUE_OK)
 			log_errx("delivery %lld: %s", (long long)p.p[i].delivery,
 			    queue_errmsg(d->q));
+	}
 	if (p.nm == 0 || (cl = calloc(p.nm, sizeof(*cl))) == NULL) {
 		pass_free(&p);
 		return;
@@ -978,27 +982,28 @@ main(int argc, char **argv)
 	conf_msgs_print(&msgs, stderr);
 	conf_msgs_free(&msgs);
 	relay_set_timezone(d.conf->timezone);
+	rc = 1;
 	if (lock_take(&d) == -1)
-		return 1;
+		goto out;
 	log_open("dengond", foreground ? "stderr" : d.conf->log);
 	D = &d;
 	if ((d.q = queue_open(d.conf->queue, d.conf->group, 0, err,
 	    sizeof(err))) == NULL) {
 		log_errx("%s", err);
-		return 1;
+		goto out;
 	}
 	if (code_keyring_load(d.conf->secret_file, &d.kr, err,
 	    sizeof(err)) == -1) {
 		log_errx("%s", err);
-		return 1;
+		goto out;
 	}
 	if (signals_init(&d) == -1) {
 		log_errx("signals: %s", strerror(errno));
-		return 1;
+		goto out;
 	}
 	if (queue_recover(d.q, queue_now(), &n) != QUEUE_OK) {
 		log_errx("recovery: %s", queue_errmsg(d.q));
-		return 1;
+		goto out;
 	}
 	if (n > 0)
 		log_warnx("recovered %lld attempts left in flight by a stop; "
@@ -1006,7 +1011,7 @@ main(int argc, char **argv)
 		    (long long)n);
 	chans_configure(&d);
 	if (listen_open(&d) == -1)
-		return 1;
+		goto out;
 	spool_watch(&d);
 	spool_run(&d);
 	log_info("started on queue %s (pid %ld)", d.conf->queue,
@@ -1014,11 +1019,14 @@ main(int argc, char **argv)
 	rc = run(&d);
 	log_info("stopped");
 	unlink(d.conf->socket);
+out:
 	chans_release(&d);
 	free(d.workers);
 	free(d.out);
 	code_keyring_free(&d.kr);
 	queue_close(d.q);
 	conf_free(d.conf);
+	if (d.lock_fd >= 0)
+		close(d.lock_fd);
 	return rc;
 }

@@ -56,8 +56,9 @@ sched_address(const struct queue_work *w, const struct conf_channel *ch)
 
 /*
  * The channels of step s that can reach this recipient: configured, with
- * a driver, with an address, never failed for good.  With skip_ok, those
- * already ok in this round are left out (S2).  Fills out (if not NULL).
+ * an address, never failed for good - and, if usable is not NULL, up now
+ * (a driver, configured).  With skip_ok, those already ok in this round
+ * are left out (S2).  Fills out (if not NULL).
  */
 static int
 step_channels(const struct conf *c, sched_usable_fn usable,
@@ -71,7 +72,7 @@ step_channels(const struct conf *c, sched_usable_fn usable,
 		const struct conf_channel *ch = conf_channel_find(c, name);
 		const char *addr;
 
-		if (ch == NULL || !usable(ch))
+		if (ch == NULL || (usable != NULL && !usable(ch)))
 			continue;
 		if ((addr = sched_address(w, ch)) == NULL)
 			continue;
@@ -127,18 +128,19 @@ needs_more(const struct conf_policy *p, const struct queue_work *w,
 
 /*
  * S4/S5: the plan once step `step` of the current round is complete or
- * has nothing to send: the next step with a usable channel at its time,
+ * has nothing to send: the next step with a reachable channel at its time,
  * else the next round, else expiry; failed if nothing can ever work.
  */
 static void
-after_step(const struct conf *c, sched_usable_fn usable,
-    const struct conf_policy *p, const struct queue_work *w, int64_t now,
-    size_t step, struct queue_plan *plan, char *why, size_t whylen)
+after_step(const struct conf *c, const struct conf_policy *p,
+    const struct queue_work *w, int64_t now, size_t step,
+    struct queue_plan *plan, char *why, size_t whylen)
 {
 	int any = 0;
 
+	/* A channel that is down now still counts: it will come back. */
 	for (size_t s = step + 1; s < p->nsteps; s++) {
-		if (step_channels(c, usable, p, w, s, 0, NULL, 0) == 0)
+		if (step_channels(c, NULL, p, w, s, 0, NULL, 0) == 0)
 			continue;
 		plan->step = (int)s;
 		plan->next_action = round_start(w, p, plan->round) +
@@ -153,7 +155,7 @@ after_step(const struct conf *c, sched_usable_fn usable,
 		return;
 	}
 	for (size_t s = 0; s < p->nsteps; s++)
-		any += step_channels(c, usable, p, w, s, 0, NULL, 0);
+		any += step_channels(c, NULL, p, w, s, 0, NULL, 0);
 	if (plan->state == QUEUE_PENDING && any == 0) {
 		plan->state = QUEUE_FAILED;
 		plan->next_action = 0;
@@ -234,7 +236,19 @@ sched_due(const struct conf *c, sched_usable_fn usable,
 		*n = SCHED_MAX_SENDS;
 	if (*n > 0)
 		return SCHED_SEND;
-	after_step(c, usable, p, w, now, s, plan, why, whylen);
+	if (step_channels(c, NULL, p, w, s, 1, NULL, 0) > 0) {
+		/* Its channels are down (not configured, no driver yet): wait
+		 * for them, this is no failure of the recipient's. */
+		plan->tries = w->tries + 1;
+		plan->next_action = now + sched_backoff(c, plan->tries);
+		plan->what = "waiting";
+		snprintf(why, whylen, "every channel of step %zu of policy %s "
+		    "is down; waiting", s + 1, p->name);
+		plan->why = w->tries == 0 ? why : NULL;	/* said once */
+		clamp_expiry(w, plan);
+		return SCHED_PLAN;
+	}
+	after_step(c, p, w, now, s, plan, why, whylen);
 	clamp_expiry(w, plan);
 	return SCHED_PLAN;
 }
@@ -270,7 +284,7 @@ sched_outcome(const struct conf *c, sched_usable_fn usable,
 		return;
 	}
 	s = (size_t)w->step < p->nsteps ? (size_t)w->step : p->nsteps - 1;
-	if (step_channels(c, usable, p, w, s, 1, NULL, 0) > 0) {
+	if (step_channels(c, NULL, p, w, s, 1, NULL, 0) > 0) {
 		if (plan->tries > 0) {
 			plan->next_action = now + sched_backoff(c, plan->tries);
 			plan->what = "retry";
@@ -284,6 +298,6 @@ sched_outcome(const struct conf *c, sched_usable_fn usable,
 		} else
 			plan->next_action = now;
 	} else
-		after_step(c, usable, p, w, now, s, plan, why, whylen);
+		after_step(c, p, w, now, s, plan, why, whylen);
 	clamp_expiry(w, plan);
 }

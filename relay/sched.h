@@ -14,9 +14,12 @@
  *      or failed for good.
  *  S3. A tempfail retries the step's remaining channels after a backoff of
  *      retry_min * 2^(tries-1), at most retry_max.
- *  S4. A permfail, or a step with no usable channel, moves on to the next
- *      step at once; when no step has a usable channel left and nothing
- *      was ever accepted, the delivery has failed.
+ *  S4. A permfail, or a step with no channel that can reach the
+ *      recipient (an address, not failed for good), moves on to the next
+ *      step at once; when no step has such a channel left and nothing was
+ *      ever accepted, the delivery has failed.  A channel that is down
+ *      (no driver, not configured) is no failure of the recipient's: the
+ *      step waits for it with the backoff of S3.
  *  S5. A complete step waits for the next step's time, else for the next
  *      round (repeat) while a confirmation is still needed, else for
  *      expiry.

@@ -422,7 +422,8 @@ spool_scan(struct queue *q, const struct conf *c,
 		n++;
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n; i++) {
 		switch (spool_take(q, c, kr, names[i])) {
 		case 1:

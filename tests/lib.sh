@@ -20,6 +20,14 @@ t_cleanup_add() { _t_cleanup+=("$*"); }
 _t_exit() {
 	local c
 	for c in "${_t_cleanup[@]}"; do eval "$c" >/dev/null 2>&1; done
+	# The daemon's own sanitizer reports go to its log: they fail the test.
+	if [ -n "$T" ] && [ -f "$T/dengond.log" ] && grep -qE \
+	    'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/dengond.log"; then
+		_t_n=$((_t_n + 1))
+		echo "not ok $_t_n - dengond reported a sanitizer error"
+		grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+		    "$T/dengond.log" | head -40 | sed 's/^/#   /'
+	fi
 	[ -n "$T" ] && [ -z "${KEEP:-}" ] && rm -rf "$T"
 	echo "1..$_t_n"
 }
@@ -142,3 +150,78 @@ t_contacts() {
 
 # sql QUERY - run a query on the test's queue with the sqlite3 shell.
 sql() { sqlite3 -batch -noheader "$T/queue.db" "$1"; }
+
+# ---- the daemon ---------------------------------------------------------
+
+# d_start - start dengond (-d: foreground, log to stderr) in the
+# background on this test's configuration; $DPID is its pid, its log goes
+# to $T/dengond.log.  Waits until the control socket answers.
+d_start() {
+	rm -f "$T/dengon.sock"
+	"$DENGON_BIN/dengond" -c "$T/dengon.conf" -d >>"$T/dengond.log" 2>&1 &
+	DPID=$!
+	t_cleanup_add "kill -9 $DPID"
+	wait_until 10 test -S "$T/dengon.sock"
+}
+
+# d_stop - SIGTERM and wait; the exit status is in $rc.
+d_stop() {
+	kill -TERM "$DPID" 2>/dev/null
+	wait "$DPID"
+	rc=$?
+}
+
+# wait_until SECONDS COMMAND... - run COMMAND every 0.1 s until it
+# succeeds (0) or SECONDS pass (1).
+wait_until() {
+	local n=$(($1 * 10))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" 2>/dev/null && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# count_state ALERT STATE - deliveries of ALERT in STATE.
+count_state() { sql "SELECT count(*) FROM delivery WHERE alert='$1' AND state='$2'"; }
+
+# state_is ALERT STATE N - true when N deliveries of ALERT are in STATE.
+state_is() { [ "$(count_state "$1" "$2")" = "$3" ]; }
+
+# set_key SECTION KEY VALUE - set (or add) a key in $T/dengon.conf.
+set_key() {
+	"$PY" - "$T/dengon.conf" "$1" "$2" "$3" <<'PYEOF'
+import sys
+path, section, key, value = sys.argv[1:]
+lines = open(path).read().split("\n")
+out, cur, done = [], None, False
+for i, l in enumerate(lines):
+    s = l.strip()
+    if s.startswith("["):
+        if cur == section and not done:
+            out.append(f"{key} = {value}"); done = True
+        cur = s[1:-1]
+    elif cur == section and s.split("=")[0].strip() == key:
+        out.append(f"{key} = {value}"); done = True; continue
+    out.append(l)
+if not done:
+    if cur != section:
+        out.append(f"[{section}]")
+    out.append(f"{key} = {value}")
+open(path, "w").write("\n".join(out) + "\n")
+PYEOF
+}
+
+# maildir_count DIR - messages stored in a Maildir.
+maildir_count() { find "$1/new" -type f 2>/dev/null | wc -l; }
+
+# attempts_ge ALERT OUTCOME N - true when at least N attempts of ALERT's
+# deliveries ended in OUTCOME (for wait_until: evaluated on each call).
+attempts_ge() {
+	[ "$(sql "SELECT count(*) FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$1' AND a.outcome = '$2'")" -ge "$3" ]
+}
+
+# maildir_ge DIR N - true when the Maildir holds at least N messages.
+maildir_ge() { [ "$(maildir_count "$1")" -ge "$2" ]; }

@@ -216,6 +216,12 @@ send dot -n 3
 is "$rc/$(n tempfail)" "0/3" "disconnect before the reply to the data: all tempfail"
 like "$(head -1 "$T/out")" "^1001 tempfail DATA: no reply" "disconnect: the first says so"
 
+p=$(peer_smtp_sink "$M/qdata" -q DATA)
+chan qdata "$p"
+send qdata -n 2
+is "$rc/$(n tempfail)" "0/2" "disconnect at DATA: all tempfail"
+is "$(find "$M/qdata" -type f | wc -l)" 0 "disconnect at DATA: nothing dumped"
+
 p=$(peer_smtp_sink "$M/q421" -Q MAIL)
 chan q421 "$p"
 send q421 -n 3

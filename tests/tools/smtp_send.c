@@ -81,7 +81,7 @@ static void
 fake_code(int n, char out[CODE_LEN + 1])
 {
 	static const char alpha[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-	unsigned v = 0x5a5a5u + (unsigned)n * 7919u;
+	uint64_t v = (uint64_t)n * 0x9e3779b97f4a7c15ull >> 24;
 
 	for (int i = CODE_LEN - 1; i >= 0; i--, v /= 32)
 		out[i] = alpha[v % 32];

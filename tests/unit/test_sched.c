@@ -178,11 +178,39 @@ test_due_fails_without_any_channel(void **state)
 	int n;
 
 	w.mail = NULL;
-	assert_int_equal(sched_due(&conf, no_fax, &w, T0, out, &n, &p, why,
+	w.fax = NULL;
+	assert_int_equal(sched_due(&conf, all_usable, &w, T0, out, &n, &p, why,
 	    sizeof(why)), SCHED_PLAN);
 	assert_int_equal(p.state, QUEUE_FAILED);
 	assert_int_equal(p.next_action, 0);
 	assert_non_null(strstr(why, "no channel"));
+}
+
+/* S4: a channel that is down is waited for with backoff, not failed. */
+static void
+test_due_waits_for_down_channel(void **state)
+{
+	struct queue_work w = work("escalate");
+	struct sched_send out[SCHED_MAX_SENDS];
+	struct queue_plan p;
+	char why[256];
+	int n;
+
+	w.mail = NULL;
+	w.step = 1;
+	assert_int_equal(sched_due(&conf, no_fax, &w, T0 + 15 * MIN, out, &n,
+	    &p, why, sizeof(why)), SCHED_PLAN);
+	assert_int_equal(p.state, QUEUE_PENDING);
+	assert_int_equal(p.step, 1);
+	assert_int_equal(p.tries, 1);
+	assert_int_equal(p.next_action, T0 + 15 * MIN + 30000);
+	assert_non_null(p.why);
+	assert_non_null(strstr(why, "down"));
+	w.tries = 1;
+	assert_int_equal(sched_due(&conf, no_fax, &w, T0 + 16 * MIN, out, &n,
+	    &p, why, sizeof(why)), SCHED_PLAN);
+	assert_int_equal(p.next_action, T0 + 16 * MIN + 60000);
+	assert_null(p.why);	/* said once, not at every retry */
 }
 
 /* S5: after an ok the next step waits for its time; sent. */
@@ -408,6 +436,7 @@ main(void)
 		cmocka_unit_test(test_due_expires),
 		cmocka_unit_test(test_due_skips_step_without_address),
 		cmocka_unit_test(test_due_fails_without_any_channel),
+		cmocka_unit_test(test_due_waits_for_down_channel),
 		cmocka_unit_test(test_outcome_ok_waits_for_next_step),
 		cmocka_unit_test(test_outcome_ok_schedules_reminder),
 		cmocka_unit_test(test_outcome_tempfail_backoff),
