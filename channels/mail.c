@@ -99,36 +99,6 @@ buf_fmt(struct buf *b, const char *fmt, ...)
 	free(s);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t c;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, c = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, c = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, c = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
-	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /*
  * Text from data made safe for a header or a one-line field: C0 and C1
  * control characters and DEL become a space, invalid UTF-8 becomes '?'.
@@ -143,7 +113,7 @@ clean_text(const char *s)
 
 	buf_add(&b, "", 0);
 	while (i < n) {
-		k = utf8_seq(p + i, n - i);
+		k = ingest_utf8_seq(p + i, n - i);
 		if (k == 0) {
 			buf_add(&b, "?", 1);
 			i++;
@@ -219,7 +189,7 @@ enc_words(struct buf *b, const char *s, size_t *col)
 		raw = room / 4 * 3;
 		take = 0;
 		while (i + take < n) {
-			k = utf8_seq(p + i + take, n - i - take);
+			k = ingest_utf8_seq(p + i + take, n - i - take);
 			if (k == 0)
 				k = 1;	/* cannot happen after clean_text() */
 			if (take + k > raw)

@@ -11,9 +11,8 @@
 
 #include "relay/relay.h"
 
-/* Length of the UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
+size_t
+ingest_utf8_seq(const unsigned char *s, size_t n)
 {
 	size_t len;
 	unsigned cp;
@@ -51,7 +50,7 @@ ingest_utf8_valid(const char *s, size_t len)
 	size_t i = 0, n;
 
 	while (i < len) {
-		if ((n = utf8_seq(p + i, len - i)) == 0)
+		if ((n = ingest_utf8_seq(p + i, len - i)) == 0)
 			return 0;
 		i += n;
 	}
@@ -115,7 +114,7 @@ ingest_check_body(char *body, char *err, size_t errlen)
 	len = (size_t)(w - body);
 	for (size_t i = 0; i < len;) {
 		const unsigned char *p = (const unsigned char *)body + i;
-		size_t n = utf8_seq(p, len - i);
+		size_t n = ingest_utf8_seq(p, len - i);
 
 		if (n == 0) {
 			snprintf(err, errlen, "the body is not valid UTF-8 "

@@ -53,38 +53,11 @@ void json_object_end(struct json *j) { json_close(j, '}'); }
 void json_array_begin(struct json *j) { json_open(j, '['); }
 void json_array_end(struct json *j) { json_close(j, ']'); }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
-static size_t
-utf8_len(const unsigned char *s)
-{
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if (s[0] == 0xe0 && s[1] < 0xa0)
-			return 0;	/* overlong */
-		if (s[0] == 0xed && s[1] >= 0xa0)
-			return 0;	/* surrogate */
-		return 3;
-	}
-	if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		if ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
 static void
 json_quote(struct json *j, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
+	const unsigned char *end = s + strlen(str);
 	size_t n;
 
 	fputc('"', j->fp);
@@ -102,7 +75,7 @@ json_quote(struct json *j, const char *str)
 			s++;
 			continue;
 		}
-		if ((n = utf8_len(s)) == 0) {
+		if ((n = ingest_utf8_seq(s, (size_t)(end - s))) == 0) {
 			fputs("\\ufffd", j->fp);
 			s++;
 			continue;

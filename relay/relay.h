@@ -84,6 +84,10 @@ int ingest_check_body(char *body, char *err, size_t errlen);
  * cut to a whole character within INGEST_MAX_SUBJECT/2 bytes.  Returns an
  * allocated string (caller frees), or NULL on allocation failure. */
 char *ingest_default_subject(const char *body);
+/* Length of the valid UTF-8 sequence at s (at most n bytes, n > 0): 1-4,
+ * or 0 if it is not valid UTF-8 (overlong, surrogate, beyond U+10FFFF,
+ * truncated).  The one UTF-8 decoder of the relay. */
+size_t ingest_utf8_seq(const unsigned char *s, size_t n);
 /* 1 if s[0..len) is valid UTF-8. */
 int ingest_utf8_valid(const char *s, size_t len);
 

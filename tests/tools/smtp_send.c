@@ -39,25 +39,11 @@ usage(void)
 	exit(2);
 }
 
-static const char *
-outcome_name(enum channel_outcome o)
-{
-	switch (o) {
-	case CHANNEL_OK:
-		return "ok";
-	case CHANNEL_TEMPFAIL:
-		return "tempfail";
-	case CHANNEL_PERMFAIL:
-		return "permfail";
-	}
-	return "?";
-}
-
 /* report(): one line per message, flushed, as soon as it is known. */
 static void
 print_result(const struct channel_result *r, void *arg)
 {
-	printf("%lld %s %s\n", (long long)r->attempt, outcome_name(r->outcome),
+	printf("%lld %s %s\n", (long long)r->attempt, channel_outcome_name(r->outcome),
 	    r->outcome == CHANNEL_OK ? r->evidence : r->error);
 	fflush(stdout);
 }
