@@ -108,6 +108,86 @@ struct channel_driver {
 	void	(*release)(void *state);
 };
 
+/* ---- inboxes: what comes back (replies, DSNs, MDNs) ---------------------- */
+
+enum inbox_kind {
+	INBOX_MESSAGE,		/* anything else: a reply, or noise */
+	INBOX_DSN,		/* multipart/report; report-type=delivery-status */
+	INBOX_MDN		/* multipart/report; report-type=disposition-notification */
+};
+
+/* One per-recipient block of a DSN (RFC 3464). */
+struct inbox_dsn_rcpt {
+	const char	*final_recipient;	/* the address, "rfc822;" removed */
+	const char	*action;		/* failed | delayed | delivered |
+						   relayed | expanded (lower case) */
+	const char	*status;		/* "5.1.1" */
+	const char	*diagnostic;		/* Diagnostic-Code, or NULL */
+};
+
+/*
+ * One message read from an inbox, parsed.  Every string is UTF-8 (decoded
+ * from RFC 2047 words and from the part's charset: UTF-8, ISO-2022-JP,
+ * Shift_JIS/CP932, EUC-JP ...), NUL-terminated, and borrowed for the call;
+ * absent fields are NULL.
+ */
+struct inbox_msg {
+	const char	*key;		/* IMAP UID or POP3 UIDL: unique in the
+					   mailbox, used to ack it */
+	const char	*message_id;	/* "<...>" */
+	const char	*in_reply_to;	/* as written (may hold several ids) */
+	const char	*references;
+	const char	*from;		/* the addr-spec of From:, lower-cased domain */
+	const char	*subject;
+	const char	*auto_submitted; /* the Auto-Submitted: value, or NULL */
+	const char	*text;		/* the first text/plain part (or the
+					   human-readable part of a report) */
+	enum inbox_kind	 kind;
+	/* DSN */
+	const char	*envelope_id;	/* Original-Envelope-Id */
+	const struct inbox_dsn_rcpt *rcpts;
+	size_t		 nrcpts;
+	/* MDN */
+	const char	*disposition;	/* "displayed", "deleted", ... */
+	const char	*original_message_id;
+	/* the message as received (evidence), possibly cut to raw_len bytes */
+	const char	*raw;
+	size_t		 raw_len;
+};
+
+/* Hand one message to the relay; returns 1 once what it proved is
+ * committed (the driver may then move or delete it), 0 to leave it in
+ * place (it will be offered again), -1 to stop the pass. */
+typedef int (*inbox_deliver_fn)(const struct inbox_msg *m, void *arg);
+
+struct inbox_driver {
+	const char	*type;		/* "imap", "pop3" */
+
+	/* Prepare from the [inbox] keys (password from password_file). */
+	int	(*configure)(const struct conf_inbox *ib,
+		    const struct conf *relay, void **state, char *err,
+		    size_t errlen);
+
+	/*
+	 * Runs in a long-lived child.  Connect if needed (TLS verified before
+	 * LOGIN), read every message not yet handed over, call deliver() for
+	 * each, and move (IMAP: to done_mailbox) or delete (POP3) those
+	 * acknowledged with 1.  Then wait for new mail up to `poll` (IMAP IDLE
+	 * where offered, else sleep) and return 0.  -1 with err on a failure
+	 * (the connection is dropped; the daemon restarts the child with
+	 * backoff).
+	 */
+	int	(*poll)(void *state, inbox_deliver_fn deliver, void *arg,
+		    char *err, size_t errlen);
+
+	void	(*release)(void *state);
+};
+
+/* The inbox driver for a type, or NULL. */
+const struct inbox_driver *inbox_driver_find(const char *type);
+extern const struct inbox_driver inbox_imap;
+extern const struct inbox_driver inbox_pop3;
+
 /* The driver for a channel type, or NULL if none is built. */
 const struct channel_driver *channel_driver_find(const char *type);
 

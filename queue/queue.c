@@ -237,6 +237,34 @@ static const char *const queue_sql[ST_COUNT] = {
 	    "SELECT name, up, since, last_ok, last_error, last_error_at "
 	    "FROM channel_state ORDER BY name",
 
+	[ST_CODE_FIND] =
+	    "SELECT alert, recipient FROM delivery WHERE code = ?1 "
+	    "ORDER BY state NOT IN ('pending', 'sent', 'delivered'), "
+	    "state = 'cancelled', id DESC LIMIT 1",
+	[ST_TOKEN_FIND] =
+	    "SELECT alert, recipient FROM delivery WHERE token = ?1",
+	[ST_DLV_BY_TOKEN_ID] = "SELECT id FROM delivery WHERE token = ?1",
+	[ST_BADCODE_COUNT] =
+	    "SELECT count(*) FROM bad_code WHERE origin = ?1 AND at >= ?2",
+	[ST_INBOUND_SEEN] =
+	    "SELECT 1 FROM inbound WHERE inbox = ?1 AND message_id = ?2",
+	[ST_INBOUND_ADD] =
+	    "INSERT OR IGNORE INTO inbound(inbox, message_id, kind, result, at) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_ATT_DSN] =
+	    "UPDATE attempt SET evidence = coalesce(evidence || '; ', '') || ?2 "
+	    "WHERE id = ?1",
+	[ST_ATT_PERM] =
+	    "UPDATE attempt SET outcome = 'permfail', error = ?2, "
+	    "finished = coalesce(finished, ?3) WHERE id = ?1",
+	[ST_DLV_DISPLAYED] =
+	    "UPDATE delivery SET displayed = coalesce(displayed, ?2) "
+	    "WHERE id = ?1",
+	[ST_DLV_ADDR] =
+	    "SELECT mail, lgwan, sms FROM delivery WHERE id = ?1",
+	[ST_CONF_FOREIGN] =
+	    "UPDATE confirmation SET foreign_sender = 1 WHERE id = ?1",
+
 	[ST_INV_TRIGGERS] =
 	    "SELECT count(*) FROM sqlite_schema "
 	    "WHERE type = 'trigger' AND name = ?1",

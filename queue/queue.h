@@ -332,6 +332,11 @@ struct queue_confirm {
 	const char	*origin;	/* the sender address/number, or NULL */
 	const char	*note;
 	const char	*evidence;	/* raw evidence, or NULL */
+	/* An inbound message this confirmation comes from (inbox reader):
+	 * recorded in the same transaction, so that the message is processed
+	 * once however often it is read.  NULL: none. */
+	const char	*inbox;
+	const char	*inbound;	/* its Message-ID (or a digest) */
 };
 
 struct queue_confirm_result {
@@ -340,6 +345,10 @@ struct queue_confirm_result {
 	char	recipient[65];
 	int	duplicate;	/* the delivery was already confirmed */
 	int	late;		/* it had failed or expired */
+	int	foreign;	/* via mail/sms from another address than the
+				   recipient's */
+	int	already;	/* the inbound message was processed before:
+				   nothing was done */
 };
 
 /*
@@ -533,6 +542,45 @@ int queue_plan_apply(struct queue *q, int64_t delivery,
  * the retry keeps its Message-ID).  *n is the number of attempts.
  */
 int queue_recover(struct queue *q, int64_t now, int64_t *n);
+
+/* ---- what comes back by mail (queue_inbound.c) ------------------------- */
+
+/* The delivery a code (normalised, CODE_LEN characters) names, read-only,
+ * with the rule of queue_confirm() (an open one first): QUEUE_OK with
+ * alert and recipient, or QUEUE_NOTFOUND. */
+int queue_code_find(struct queue *q, const char *code, char alert[41],
+    char recipient[65]);
+/* The delivery whose Message-ID token this is: QUEUE_OK or NOTFOUND. */
+int queue_token_find(struct queue *q, const char *token, char alert[41],
+    char recipient[65]);
+/* Record a wrong code from origin (an event and a bad_code row). */
+int queue_bad_code(struct queue *q, const char *origin, const char *code,
+    const char *why);
+/* How many wrong codes origin sent since `since` (ms), in *n. */
+int queue_bad_code_count(struct queue *q, const char *origin, int64_t since,
+    int64_t *n);
+/* 1 if inbox has processed message_id already, 0 if not, QUEUE_ERR. */
+int queue_inbound_seen(struct queue *q, const char *inbox,
+    const char *message_id);
+/* Record an inbound message that proved nothing (kind, and why). */
+int queue_inbound_record(struct queue *q, const char *inbox,
+    const char *message_id, const char *kind, const char *result);
+
+/*
+ * A delivery status notification for attempt: action "delivered" moves
+ * the delivery to delivered; "failed" turns the attempt into a permfail
+ * (and plans the delivery with fn, so escalation moves on); anything else
+ * is kept as evidence only.  One transaction with the inbound record;
+ * *already = 1 if it was processed before.  QUEUE_NOTFOUND: no such
+ * attempt.
+ */
+int queue_dsn(struct queue *q, int64_t attempt, const char *action,
+    const char *status, const char *diagnostic, const char *inbox,
+    const char *inbound, queue_plan_fn fn, void *arg, int *already);
+/* A disposition notification (MDN) for the delivery of token: evidence
+ * ("displayed" at a time), in one transaction with the inbound record. */
+int queue_mdn(struct queue *q, const char *token, const char *disposition,
+    const char *inbox, const char *inbound, int *already);
 
 /* ---- channel health (queue_work.c) ------------------------------------- */
 

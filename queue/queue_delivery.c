@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "queue/queue_impl.h"
 
@@ -189,6 +190,48 @@ find_by_code(struct queue *q, const struct queue_confirm *cf,
 	return QUEUE_OK;
 }
 
+/* 1 if a and b are the same address or number (ASCII case ignored). */
+static int
+same_address(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
+}
+
+/*
+ * A confirmation by mail or SMS from an address that is not the
+ * recipient's is accepted, but marked (it may be a colleague - or a
+ * forwarded message): confirmation row `row` of delivery `id`.
+ */
+static int
+mark_foreign(struct queue *q, const struct queue_confirm *cf, int64_t id,
+    int64_t row, int *foreign)
+{
+	sqlite3_stmt *s;
+	int rc, own;
+
+	*foreign = 0;
+	if (cf->origin == NULL || cf->via == NULL ||
+	    (strcmp(cf->via, "mail") != 0 && strcmp(cf->via, "sms") != 0))
+		return QUEUE_OK;
+	s = queue_st(q, ST_DLV_ADDR);
+	BIND_INT(s, 1, id);
+	if ((rc = sqlite3_step(s)) != SQLITE_ROW)
+		return queue_db_fail(q, "reading a delivery's addresses");
+	own = same_address(cf->origin, COL_TEXT(s, 0)) ||
+	    same_address(cf->origin, COL_TEXT(s, 1)) ||
+	    same_address(cf->origin, COL_TEXT(s, 2));
+	queue_done(s);
+	if (own)
+		return QUEUE_OK;
+	s = queue_st(q, ST_CONF_FOREIGN);
+	BIND_INT(s, 1, row);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return queue_db_fail(q, "marking a confirmation");
+	queue_done(s);
+	*foreign = 1;
+	return QUEUE_OK;
+}
+
 int
 queue_confirm(struct queue *q, const struct queue_confirm *cf,
     struct queue_confirm_result *res)
@@ -220,6 +263,18 @@ queue_confirm(struct queue *q, const struct queue_confirm *cf,
 
 	if (queue_tx_begin(q, what) != QUEUE_OK)
 		return QUEUE_ERR;
+	if (cf->inbox != NULL && cf->inbound != NULL) {
+		/* An inbound message is processed once, whatever it proves. */
+		rc = queue_inbound_add(q, cf->inbox, cf->inbound, "reply",
+		    "confirmation");
+		if (rc == 0) {
+			queue_tx_rollback(q);
+			res->already = 1;
+			return QUEUE_OK;
+		}
+		if (rc < 0)
+			goto fail;
+	}
 	rc = cf->code != NULL ? find_by_code(q, cf, code, &d) :
 	    find_by_recipient(q, cf, &d);
 	if (rc == QUEUE_REFUSED)
@@ -256,6 +311,9 @@ queue_confirm(struct queue *q, const struct queue_confirm *cf,
 		goto fail;
 	}
 	queue_done(s);
+	if ((rc = mark_foreign(q, cf, d.id, sqlite3_last_insert_rowid(q->db),
+	    &res->foreign)) != QUEUE_OK)
+		goto fail;
 	if (!dup) {
 		s = queue_st(q, ST_DLV_SET_STATE);
 		BIND_INT(s, 1, d.id);

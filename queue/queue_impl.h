@@ -17,7 +17,7 @@
 #include "queue/queue.h"
 
 /* The schema version this program writes (queue_schema.c). */
-#define QUEUE_SCHEMA_VERSION	2
+#define QUEUE_SCHEMA_VERSION	3
 
 enum queue_stmt {
 	ST_BEGIN,
@@ -80,6 +80,18 @@ enum queue_stmt {
 	ST_HEALTH_GET,
 	ST_HEALTH_SET,
 	ST_HEALTH_EACH,
+	/* inbound mail (queue_inbound.c) */
+	ST_CODE_FIND,
+	ST_TOKEN_FIND,
+	ST_DLV_BY_TOKEN_ID,
+	ST_BADCODE_COUNT,
+	ST_INBOUND_SEEN,
+	ST_INBOUND_ADD,
+	ST_ATT_DSN,
+	ST_ATT_PERM,
+	ST_DLV_DISPLAYED,
+	ST_DLV_ADDR,
+	ST_CONF_FOREIGN,
 	/* invariants (queue_schema.c) */
 	ST_INV_TRIGGERS,
 	ST_INV_Q2,
@@ -122,6 +134,11 @@ void queue_tx_rollback(struct queue *q);
 /* Append an event inside the caller's transaction. */
 int queue_event_add(struct queue *q, int64_t at, const char *alert,
     int64_t delivery, const char *actor, const char *what, const char *why);
+
+/* Record an inbound message inside the caller's transaction: 1 if it is
+ * new, 0 if the inbox had processed it already, QUEUE_ERR. */
+int queue_inbound_add(struct queue *q, const char *inbox,
+    const char *message_id, const char *kind, const char *result);
 
 /* Migrate db (of the file path, for messages) to QUEUE_SCHEMA_VERSION;
  * 0, or -1 with a message in err (queue_schema.c). */

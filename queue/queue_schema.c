@@ -222,9 +222,25 @@ static const char schema_v2[] =
 	"  updated       INTEGER NOT NULL"
 	") WITHOUT ROWID;";
 
+/* Version 3: what comes back by mail - inbound messages processed (once
+ * each), confirmations from another sender, read receipts. */
+static const char schema_v3[] =
+	"CREATE TABLE inbound ("
+	"  inbox      TEXT NOT NULL,"
+	"  message_id TEXT NOT NULL,"
+	"  kind       TEXT NOT NULL,"
+	"  result     TEXT,"
+	"  at         INTEGER NOT NULL,"
+	"  PRIMARY KEY (inbox, message_id)"
+	") WITHOUT ROWID;"
+	"ALTER TABLE confirmation ADD COLUMN foreign_sender INTEGER NOT NULL"
+	"  DEFAULT 0 CHECK (foreign_sender IN (0, 1));"
+	"ALTER TABLE delivery ADD COLUMN displayed INTEGER;";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
 };
 
 /* The triggers queue_check_invariants() requires (Q1, Q5, Q6). */

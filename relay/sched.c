@@ -156,7 +156,9 @@ after_step(const struct conf *c, const struct conf_policy *p,
 	}
 	for (size_t s = 0; s < p->nsteps; s++)
 		any += step_channels(c, NULL, p, w, s, 0, NULL, 0);
-	if (plan->state == QUEUE_PENDING && any == 0) {
+	/* Sent but bounced later (a DSN) counts: it never arrived. */
+	if ((plan->state == QUEUE_PENDING || plan->state == QUEUE_SENT) &&
+	    any == 0) {
 		plan->state = QUEUE_FAILED;
 		plan->next_action = 0;
 		snprintf(why, whylen, "no channel of policy %s can reach "
