@@ -45,7 +45,15 @@ CORE_LIBS   := $(shell $(PKG_CONFIG) --libs $(CORE_PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 # The programs reach every channel driver (channel_driver_find).
 ESMTP_LIBS  := $(shell $(PKG_CONFIG) --libs libesmtp-1.0 2>/dev/null)
-PROG_LIBS    = $(CORE_LIBS) $(ESMTP_LIBS)
+# ---- libetpan (the inbox drivers, channels/inbox*.c; issue 4) ------------
+# Only -letpan (and its -L): `pkg-config --libs libetpan` also lists what
+# libetpan itself links (gnutls, db, sasl2, lockfile), which a shared
+# libetpan brings along, and -specs=no-pie-link.specs, which would make our
+# programs non-PIE.  Its --cflags are empty on Debian; kept for others.
+ETPAN_LIBS  := $(filter -L% -letpan,$(shell $(PKG_CONFIG) --libs libetpan 2>/dev/null))
+CORE_CFLAGS += $(shell $(PKG_CONFIG) --cflags libetpan 2>/dev/null)
+# ---- end of libetpan ------------------------------------------------------
+PROG_LIBS    = $(CORE_LIBS) $(ESMTP_LIBS) $(ETPAN_LIBS)
 
 ALL_CFLAGS  = $(WARN) -D_GNU_SOURCE -I. $(CORE_CFLAGS) $(SANFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
@@ -101,12 +109,58 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 tests: all $(UNIT_TESTS)
 
 # Test tools: small programs the integration tests drive directly.
-TOOLS      := $(BUILD)/tools/smtp_send
+TOOLS      := $(BUILD)/tools/smtp_send $(BUILD)/tools/inbox_dump
 $(BUILD)/tools/%: tests/tools/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PROG_LIBS)
 tests: $(TOOLS)
 -include $(TOOLS:=.d)
+
+# ---- fuzzing (tests/fuzz/; issue 8) --------------------------------------
+#   make fuzz [FUZZ_SECONDS=N]  build the libFuzzer targets with clang into
+#                               build-fuzz/ and run each for N s (default 60)
+#   make fuzz-smoke             10 s each (what CI runs: integration/90-fuzz)
+# The library is compiled again with -fsanitize=fuzzer-no-link,address,
+# undefined; each tests/fuzz/fuzz_NAME.c links with -fsanitize=fuzzer.
+# The inbound mail target needs channels/inbox.h.  No -Werror here: clang
+# warns where gcc does not, and a fuzz run is not the place to lint.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+ifeq ($(wildcard channels/inbox.h),)
+FUZZ_SRCS := $(filter-out tests/fuzz/fuzz_inbox.c,$(FUZZ_SRCS))
+endif
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-bins fuzz-clean
+fuzz-build:
+	@$(MAKE) --no-print-directory CC=clang CI= BUILD=build-fuzz \
+	    SANITIZE=fuzzer-no-link,address,undefined fuzz-bins
+fuzz-bins: $(FUZZ_BINS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) \
+	    $(PROG_LIBS)
+fuzz: fuzz-build
+	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+clean: fuzz-clean
+fuzz-clean:
+	rm -rf build-fuzz
+-include $(FUZZ_BINS:=.d)
+# ---- end of fuzzing ------------------------------------------------------
+
+# ---- benchmarks (bench/; issue 8) ----------------------------------------
+#   make bench    run bench/{fanout,latency,accept,scale}.sh on this build:
+#                 figures beside Postfix and smtp-source (bench/README.md).
+# A benchmark never fails on a number; make bench fails only when one of
+# them could not measure at all.
+BENCHES := fanout latency accept scale
+.PHONY: bench
+bench: deps all
+	@st=0; for b in $(BENCHES); do echo "== bench/$$b.sh"; \
+	  DENGON_BIN=$(CURDIR)/$(BUILD)/bin bench/$$b.sh || { st=1; \
+	  echo "bench/$$b.sh could not measure"; }; echo; done; exit $$st
+# ---- end of benchmarks ---------------------------------------------------
 
 # deps: install what is missing (apt-get as root; otherwise print the line).
 deps:

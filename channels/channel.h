@@ -126,22 +126,29 @@ struct inbox_dsn_rcpt {
 };
 
 /*
- * One message read from an inbox, parsed.  Every string is UTF-8 (decoded
- * from RFC 2047 words and from the part's charset: UTF-8, ISO-2022-JP,
- * Shift_JIS/CP932, EUC-JP ...), NUL-terminated, and borrowed for the call;
- * absent fields are NULL.
+ * One message read from an inbox, parsed (channels/inbox.h: inbox_parse).
+ * Every string is valid UTF-8 (decoded from RFC 2047 words and from the
+ * part's charset: UTF-8, ISO-2022-JP, Shift_JIS/CP932, EUC-JP ...),
+ * NUL-terminated, and borrowed for the call; absent fields are NULL.
+ * Header fields are one line (no control characters); text has LF line
+ * ends and no control characters but TAB.
  */
 struct inbox_msg {
-	const char	*key;		/* IMAP UID or POP3 UIDL: unique in the
-					   mailbox, used to ack it */
+	const char	*key;		/* IMAP UID (decimal) or POP3 UIDL:
+					   unique in the mailbox; informative,
+					   deliver()'s return value acks */
 	const char	*message_id;	/* "<...>" */
-	const char	*in_reply_to;	/* as written (may hold several ids) */
-	const char	*references;
+	const char	*in_reply_to;	/* "<a> <b>" (as written if unparsable) */
+	const char	*references;	/* the same */
 	const char	*from;		/* the addr-spec of From:, lower-cased domain */
 	const char	*subject;
 	const char	*auto_submitted; /* the Auto-Submitted: value, or NULL */
-	const char	*text;		/* the first text/plain part (or the
-					   human-readable part of a report) */
+	const char	*text;		/* the first text/plain part that is
+					   not an attachment (for a report: its
+					   human-readable part), else the first
+					   text/html without tags; never read
+					   from an attached message/rfc822 (a
+					   bounce quoting the alert's code) */
 	enum inbox_kind	 kind;
 	/* DSN */
 	const char	*envelope_id;	/* Original-Envelope-Id */

@@ -512,13 +512,25 @@ static void diag(struct parse *, int, int, const char *, ...)
 static void
 diag(struct parse *p, int error, int line, const char *fmt, ...)
 {
-	char buf[1024];
+	char buf[1024], raw[1024];
 	struct diag *d;
 	va_list ap;
+	size_t o = 0;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* A value quoted here may hold a bare CR or another control byte
+	 * (only the line's end is stripped): escape it, so that a message
+	 * stays one line of FILE:LINE: output (found by fuzz_conf). */
+	for (const unsigned char *s = (const unsigned char *)raw;
+	    *s != '\0' && o + 5 < sizeof(buf); s++) {
+		if ((*s < 0x20 && *s != '\t') || *s == 0x7f)
+			o += (size_t)snprintf(buf + o, 5, "\\x%02X", *s);
+		else
+			buf[o++] = (char)*s;
+	}
+	buf[o] = '\0';
 	p->diags = xreallocarray(p->diags, p->ndiags + 1, sizeof(*p->diags));
 	d = &p->diags[p->ndiags];
 	d->line = line;

@@ -12,12 +12,15 @@ set -eu
 # clang + libclang-rt for the libFuzzer targets.
 # SMTP peers (tests/peers.sh): python3-aiosmtpd, postfix (for smtp-sink; the
 # package starts nothing here), openssl (the test CA and certificates).
+# IMAP/POP3 peers: a throwaway Dovecot (imapd, pop3d, and lmtpd, through
+# which swaks delivers replies; started by the tests, never as a service).
 PACKAGES="build-essential pkg-config
   libsqlite3-dev libesmtp-dev libetpan-dev libserialport-dev libssl-dev
   libinih-dev libcmocka-dev
   sqlite3 python3 util-linux ca-certificates strace
   clang libclang-rt-14-dev
-  python3-aiosmtpd postfix openssl"
+  python3-aiosmtpd postfix openssl
+  dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks"
 
 missing=""
 for p in $PACKAGES; do

@@ -134,7 +134,8 @@ static const char *const queue_sql[ST_COUNT] = {
 	[ST_DLV_EACH] =
 	    "SELECT d.id, d.alert, d.recipient, d.name, d.org, d.mail, "
 	    "d.lgwan, d.fax, d.sms, d.policy, d.state, d.step, d.next_action, "
-	    "d.expires, d.code, d.token, c.via, c.operator, c.at, c.late "
+	    "d.expires, d.code, d.token, c.via, c.operator, c.at, c.late, "
+	    "c.origin, c.foreign_sender, d.displayed "
 	    "FROM delivery d LEFT JOIN confirmation c "
 	    "ON c.delivery = d.id AND c.duplicate = 0 "
 	    "WHERE d.alert = ?1 ORDER BY d.recipient",

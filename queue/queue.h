@@ -287,6 +287,9 @@ struct queue_delivery_info {
 	const char	*confirmed_by;
 	int64_t		 confirmed_at;	/* 0: not confirmed */
 	int		 late;
+	const char	*confirmed_from; /* the sender address/number, or NULL */
+	int		 foreign;	/* ... which is not the recipient's */
+	int64_t		 displayed;	/* a read receipt (MDN) came: when */
 };
 
 /* Each delivery of alert, ordered by recipient id.  Strings are borrowed

@@ -616,6 +616,9 @@ queue_deliveries_each(struct queue *q, const char *alert,
 			.confirmed_by = COL_TEXT(s, 17),
 			.confirmed_at = COL_INT(s, 18),
 			.late = sqlite3_column_int(s, 19),
+			.confirmed_from = COL_TEXT(s, 20),
+			.foreign = sqlite3_column_int(s, 21),
+			.displayed = COL_INT(s, 22),
 		};
 
 		if (queue_state_parse(COL_TEXT(s, 10), &d.state) == -1)

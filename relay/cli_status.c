@@ -96,6 +96,9 @@ delivery_json(const struct queue_delivery_info *d, void *arg)
 	json_key(j, "confirmed_via"); json_string(j, d->confirmed_via);
 	json_key(j, "confirmed_by"); json_string(j, d->confirmed_by);
 	json_key(j, "confirmed_at"); json_time(j, d->confirmed_at);
+	json_key(j, "confirmed_from"); json_string(j, d->confirmed_from);
+	json_key(j, "foreign_sender"); json_bool(j, d->foreign);
+	json_key(j, "displayed_at"); json_time(j, d->displayed);
 	json_key(j, "late"); json_bool(j, d->late);
 	if (ctx->show_codes) {
 		code_format(d->code, code);
@@ -451,9 +454,9 @@ cli_queue(struct cli *cli, int argc, char **argv)
 /* ---- channels ------------------------------------------------------------------- */
 
 struct health_ctx {
-	const struct conf_channel	*ch;
-	struct queue_health		 h;
-	int				 found;
+	const char		*name;	/* as recorded: "mail", "inbox:replies" */
+	struct queue_health	 h;
+	int			 found;
 };
 
 static int
@@ -461,22 +464,64 @@ health_find(const struct queue_health *h, void *arg)
 {
 	struct health_ctx *ctx = arg;
 
-	if (strcmp(h->name, ctx->ch->name) != 0)
+	if (strcmp(h->name, ctx->name) != 0)
 		return 0;
 	ctx->h = *h;
 	ctx->found = 1;
 	return 1;
 }
 
+/* One row of `dengon channels`: a channel or an inbox (backlog < 0). */
+static int
+channel_row(struct cli *cli, struct json *j, const char *name,
+    const char *type, int64_t backlog)
+{
+	struct health_ctx ctx = { .name = name };
+	const char *state;
+	char ok[64] = "-", errat[64] = "", bl[24] = "-";
+
+	if (queue_health_each(cli->queue, health_find, &ctx) < 0)
+		return -1;
+	state = !ctx.found ? "unknown" : ctx.h.up ? "up" : "down";
+	if (j != NULL) {
+		json_object_begin(j);
+		json_key(j, "name"); json_string(j, name);
+		json_key(j, "type"); json_string(j, type);
+		json_key(j, "state"); json_string(j, state);
+		json_key(j, "since"); json_time(j, ctx.found ? ctx.h.since : 0);
+		json_key(j, "last_success"); json_time(j, ctx.h.last_ok);
+		json_key(j, "last_error");
+		json_string(j, ctx.h.last_error[0] ? ctx.h.last_error : NULL);
+		json_key(j, "last_error_at"); json_time(j, ctx.h.last_error_at);
+		json_key(j, "backlog");
+		if (backlog >= 0)
+			json_int(j, backlog);
+		else
+			json_null(j);
+		json_object_end(j);
+		return 0;
+	}
+	if (ctx.h.last_ok)
+		relay_time_local(ctx.h.last_ok, ok, sizeof(ok));
+	if (ctx.h.last_error_at)
+		relay_time_local(ctx.h.last_error_at, errat, sizeof(errat));
+	if (backlog >= 0)
+		snprintf(bl, sizeof(bl), "%lld", (long long)backlog);
+	printf("%-16s %-6s %-8s %-22s %8s  %s%s%s\n", name, type, state, ok,
+	    bl, errat, *errat ? " " : "", ctx.h.last_error);
+	return 0;
+}
+
 int
 cli_channels(struct cli *cli, int argc, char **argv)
 {
 	struct queue_backlog b[64];
-	struct json j;
-	int n, rc, json = 0;
+	struct json j, *jp = NULL;
+	char name[96];
+	int n, rc;
 
 	if (argc == 2 && strcmp(argv[1], "--json") == 0)
-		json = 1;
+		jp = &j;
 	else if (argc != 1) {
 		cli_errx("usage: dengon channels [--json]");
 		return EXIT_USAGE;
@@ -485,56 +530,40 @@ cli_channels(struct cli *cli, int argc, char **argv)
 		return rc;
 	if ((n = queue_backlog(cli->queue, cli->conf, b, 64)) < 0)
 		return cli_queue_exit(cli, QUEUE_ERR);
-	if (json) {
-		json_init(&j, stdout);
-		json_object_begin(&j);
-		json_key(&j, "channels");
-		json_array_begin(&j);
+	if (jp != NULL) {
+		json_init(jp, stdout);
+		json_object_begin(jp);
+		json_key(jp, "channels");
+		json_array_begin(jp);
 	} else
-		printf("%-12s %-6s %-8s %-22s %8s  %s\n", "CHANNEL", "TYPE",
+		printf("%-16s %-6s %-8s %-22s %8s  %s\n", "CHANNEL", "TYPE",
 		    "STATE", "LAST SUCCESS", "BACKLOG", "LAST ERROR");
 	for (size_t i = 0; i < cli->conf->nchannels; i++) {
-		struct health_ctx ctx = { .ch = &cli->conf->channels[i] };
+		const struct conf_channel *ch = &cli->conf->channels[i];
 		int64_t backlog = 0;
-		const char *state;
-		char ok[64] = "-", errat[64] = "";
 
-		if (queue_health_each(cli->queue, health_find, &ctx) < 0)
-			return cli_queue_exit(cli, QUEUE_ERR);
 		for (int k = 0; k < n; k++)
-			if (strcmp(b[k].channel, ctx.ch->name) == 0)
+			if (strcmp(b[k].channel, ch->name) == 0)
 				backlog = b[k].waiting;
-		state = !ctx.found ? "unknown" : ctx.h.up ? "up" : "down";
-		if (json) {
-			json_object_begin(&j);
-			json_key(&j, "name"); json_string(&j, ctx.ch->name);
-			json_key(&j, "type"); json_string(&j, ctx.ch->type);
-			json_key(&j, "state"); json_string(&j, state);
-			json_key(&j, "since");
-			json_time(&j, ctx.found ? ctx.h.since : 0);
-			json_key(&j, "last_success"); json_time(&j, ctx.h.last_ok);
-			json_key(&j, "last_error");
-			json_string(&j, ctx.h.last_error[0] ? ctx.h.last_error :
-			    NULL);
-			json_key(&j, "last_error_at");
-			json_time(&j, ctx.h.last_error_at);
-			json_key(&j, "backlog"); json_int(&j, backlog);
-			json_object_end(&j);
-			continue;
-		}
-		if (ctx.h.last_ok)
-			relay_time_local(ctx.h.last_ok, ok, sizeof(ok));
-		if (ctx.h.last_error_at)
-			relay_time_local(ctx.h.last_error_at, errat,
-			    sizeof(errat));
-		printf("%-12s %-6s %-8s %-22s %8lld  %s%s%s\n", ctx.ch->name,
-		    ctx.ch->type, state, ok, (long long)backlog, errat,
-		    *errat ? " " : "", ctx.h.last_error);
+		if (channel_row(cli, jp, ch->name, ch->type, backlog) == -1)
+			return cli_queue_exit(cli, QUEUE_ERR);
 	}
-	if (json) {
-		json_array_end(&j);
-		json_object_end(&j);
-		json_end(&j);
+	if (jp != NULL) {
+		json_array_end(jp);
+		json_key(jp, "inboxes");
+		json_array_begin(jp);
+	}
+	for (size_t i = 0; i < cli->conf->ninboxes; i++) {
+		snprintf(name, sizeof(name), "inbox:%s",
+		    cli->conf->inboxes[i].name);
+		if (channel_row(cli, jp, name, cli->conf->inboxes[i].type,
+		    -1) == -1)
+			return cli_queue_exit(cli, QUEUE_ERR);
+	}
+	if (jp != NULL) {
+		json_array_end(jp);
+		json_object_end(jp);
+		json_end(jp);
 	}
 	return 0;
 }

@@ -21,6 +21,7 @@
  */
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #include "channels/channel.h"
+#include "relay/match.h"
 #include "relay/relay.h"
 #include "relay/sched.h"
 #include "relay/worker.h"
@@ -56,6 +58,17 @@ struct chan {
 	size_t				 room;		/* messages, this pass */
 };
 
+/* An [inbox] and the long-lived child that reads it. */
+struct inbox_proc {
+	const struct conf_inbox		*ib;	/* borrowed from d->conf */
+	const struct inbox_driver	*drv;
+	void				*state;	/* NULL: configure failed */
+	pid_t				 pid;	/* 0: not running */
+	int				 failures;	/* restarts in a row */
+	int64_t				 started;
+	int64_t				 next_start;	/* ms */
+};
+
 struct daemon {
 	const char		*conf_path;
 	struct conf		*conf;
@@ -65,6 +78,8 @@ struct daemon {
 	size_t			 nchans;
 	struct worker		*workers;
 	size_t			 nworkers;
+	struct inbox_proc	*inboxes;
+	size_t			 ninboxes;
 	int			 lock_fd;
 	int			 listen_fd;
 	int			 clients[MAX_CLIENTS];
@@ -255,6 +270,185 @@ outcomes_flush(struct daemon *d)
 	d->nout = 0;
 }
 
+/* ---- inboxes ------------------------------------------------------------------ */
+
+static void
+inboxes_release(struct daemon *d)
+{
+	for (size_t i = 0; i < d->ninboxes; i++)
+		if (d->inboxes[i].drv != NULL && d->inboxes[i].state != NULL)
+			d->inboxes[i].drv->release(d->inboxes[i].state);
+	free(d->inboxes);
+	d->inboxes = NULL;
+	d->ninboxes = 0;
+}
+
+/* Configure every [inbox]; running children keep theirs until they end. */
+static void
+inboxes_configure(struct daemon *d, const struct inbox_proc *old,
+    size_t nold)
+{
+	char err[256];
+
+	d->inboxes = calloc(d->conf->ninboxes, sizeof(*d->inboxes));
+	if (d->inboxes == NULL && d->conf->ninboxes > 0)
+		return;
+	d->ninboxes = d->conf->ninboxes;
+	for (size_t i = 0; i < d->ninboxes; i++) {
+		struct inbox_proc *p = &d->inboxes[i];
+
+		p->ib = &d->conf->inboxes[i];
+		for (size_t k = 0; k < nold; k++)
+			if (strcmp(old[k].ib->name, p->ib->name) == 0) {
+				p->pid = old[k].pid;
+				p->failures = old[k].failures;
+				p->next_start = old[k].next_start;
+			}
+		if ((p->drv = inbox_driver_find(p->ib->type)) == NULL) {
+			log_errx("inbox %s: no driver for type %s", p->ib->name,
+			    p->ib->type);
+			continue;
+		}
+		if (p->drv->configure(p->ib, d->conf, &p->state, err,
+		    sizeof(err)) == -1) {
+			p->state = NULL;
+			log_errx("inbox %s: %s", p->ib->name, err);
+			continue;
+		}
+	}
+}
+
+struct inbox_child {
+	struct daemon		*d;
+	struct queue		*q;
+	const char		*name;
+};
+
+/* The driver hands over one message: record what it proves. */
+static int
+inbox_deliver(const struct inbox_msg *m, void *arg)
+{
+	struct inbox_child *ic = arg;
+	char desc[512];
+	int rc;
+
+	rc = match_inbound(ic->q, ic->d->conf, ic->name, m, plan_outcome,
+	    ic->d, desc, sizeof(desc));
+	if (rc == 1)
+		log_info("inbox %s: %s: %s", ic->name, m->message_id ?
+		    m->message_id : "(no Message-ID)", desc);
+	else
+		log_errx("inbox %s: %s: left in place: %s", ic->name,
+		    m->message_id ? m->message_id : "(no Message-ID)", desc);
+	return rc;
+}
+
+/* The child's life: its own queue connection, then poll() forever.  It
+ * ends (and is restarted with backoff) on a failure of the server. */
+static void __attribute__((noreturn))
+inbox_child_main(struct daemon *d, struct inbox_proc *p)
+{
+	struct inbox_child ic = { .d = d, .name = p->ib->name };
+	char err[1024], health[96];
+	int up = -1;
+
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		_exit(0);		/* the daemon is already gone */
+	close(d->listen_fd);
+	close(d->inotify_fd);
+	close(d->lock_fd);
+	close(d->sig_fd[0]);
+	close(d->sig_fd[1]);
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (d->clients[i] >= 0)
+			close(d->clients[i]);
+	if ((ic.q = queue_open(d->conf->queue, d->conf->group, 0, err,
+	    sizeof(err))) == NULL) {
+		log_errx("inbox %s: %s", p->ib->name, err);
+		_exit(1);
+	}
+	snprintf(health, sizeof(health), "inbox:%s", p->ib->name);
+	for (;;) {
+		if (p->drv->poll(p->state, inbox_deliver, &ic, err,
+		    sizeof(err)) == -1) {
+			log_errx("inbox %s: %s", p->ib->name, err);
+			queue_health_report(ic.q, health, 0, err, queue_now());
+			_exit(1);
+		}
+		if (up != 1)
+			queue_health_report(ic.q, health, 1, NULL, queue_now());
+		up = 1;
+	}
+}
+
+/* Start the inbox readers that are due to (re)start. */
+static void
+inboxes_start(struct daemon *d, int64_t now)
+{
+	for (size_t i = 0; i < d->ninboxes; i++) {
+		struct inbox_proc *p = &d->inboxes[i];
+		pid_t pid;
+
+		if (p->pid != 0 || p->state == NULL || now < p->next_start ||
+		    d->draining)
+			continue;
+		if ((pid = fork()) == -1) {
+			log_errx("inbox %s: fork: %s", p->ib->name,
+			    strerror(errno));
+			p->next_start = now + sched_backoff(d->conf, ++p->failures);
+			continue;
+		}
+		if (pid == 0)
+			inbox_child_main(d, p);
+		p->pid = pid;
+		p->started = now;
+		log_info("inbox %s: reader %ld started", p->ib->name, (long)pid);
+	}
+}
+
+/* A child ended: if it was an inbox reader, restart it with backoff. */
+static void
+inbox_exited(struct daemon *d, pid_t pid, int status)
+{
+	int64_t now = queue_now();
+
+	for (size_t i = 0; i < d->ninboxes; i++) {
+		struct inbox_proc *p = &d->inboxes[i];
+
+		if (p->pid != pid)
+			continue;
+		p->pid = 0;
+		/* a reader that ran a good while starts its backoff afresh */
+		if (now - p->started > 60000)
+			p->failures = 0;
+		p->failures++;
+		p->next_start = now + sched_backoff(d->conf, p->failures);
+		if (!d->draining)
+			log_warnx("inbox %s: reader %ld ended (%s %d); restart "
+			    "in %llds", p->ib->name, (long)pid,
+			    WIFSIGNALED(status) ? "signal" : "status",
+			    WIFSIGNALED(status) ? WTERMSIG(status) :
+			    WEXITSTATUS(status), (long long)((p->next_start -
+			    now) / 1000));
+	}
+}
+
+/* How many inbox readers run. */
+static size_t
+inboxes_running(const struct daemon *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->ninboxes; i++)
+		n += d->inboxes[i].pid != 0;
+	return n;
+}
+
 /* ---- workers ---------------------------------------------------------------- */
 
 static void
@@ -264,6 +458,7 @@ workers_reap(struct daemon *d)
 	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		inbox_exited(d, pid, status);
 		for (size_t i = 0; i < d->nworkers; i++) {
 			if (d->workers[i].pid != pid)
 				continue;
@@ -816,11 +1011,27 @@ reload(struct daemon *d)
 	if (strcmp(c->queue, d->conf->queue) != 0)
 		log_warnx("reload: the queue path changed: restart dengond to "
 		    "use it");
+	struct inbox_proc *old = d->inboxes;
+	struct conf *oldconf = d->conf;
+	size_t nold = d->ninboxes;
+
 	chans_release(d);
-	conf_free(d->conf);
 	d->conf = c;
+	d->inboxes = NULL;
+	d->ninboxes = 0;
+	/* old[] names its inboxes in oldconf: free that after this */
+	inboxes_configure(d, old, nold);
+	for (size_t i = 0; i < nold; i++)
+		if (old[i].drv != NULL && old[i].state != NULL)
+			old[i].drv->release(old[i].state);
+	free(old);
+	conf_free(oldconf);
 	relay_set_timezone(c->timezone);
 	chans_configure(d);
+	/* readers run on the configuration they were forked with: renew */
+	for (size_t i = 0; i < d->ninboxes; i++)
+		if (d->inboxes[i].pid != 0)
+			kill(d->inboxes[i].pid, SIGTERM);
 	log_info("reloaded %s", d->conf_path);
 }
 
@@ -849,6 +1060,10 @@ signals_read(struct daemon *d)
 					log_info("stopping: waiting for %zu "
 					    "sessions in flight", d->nworkers);
 				d->draining = 1;
+				/* readers commit per message: stop them now */
+				for (size_t k = 0; k < d->ninboxes; k++)
+					if (d->inboxes[k].pid != 0)
+						kill(d->inboxes[k].pid, SIGTERM);
 				break;
 			case SIGHUP:
 				reload(d);
@@ -874,9 +1089,11 @@ run(struct daemon *d)
 		workers_deadlines(d, now);
 		workers_collect(d);
 		outcomes_flush(d);
-		if (d->draining && d->nworkers == 0 && d->nout == 0)
+		if (d->draining && d->nworkers == 0 && d->nout == 0 &&
+		    inboxes_running(d) == 0)
 			return 0;
 		if (!d->draining) {
+			inboxes_start(d, now);
 			if (now - d->last_spool >= spool_every(d))
 				spool_run(d);
 			dispatch(d);
@@ -896,6 +1113,13 @@ run(struct daemon *d)
 			int64_t t = d->workers[i].deadline - queue_now();
 
 			if (t < timeout)
+				timeout = t < 0 ? 0 : t;
+		}
+		for (size_t i = 0; i < d->ninboxes && !d->draining; i++) {
+			int64_t t = d->inboxes[i].next_start - queue_now();
+
+			if (d->inboxes[i].pid == 0 && d->inboxes[i].state != NULL &&
+			    t < timeout)
 				timeout = t < 0 ? 0 : t;
 		}
 		if (d->nout > 0 && timeout > 1000)
@@ -1010,6 +1234,7 @@ main(int argc, char **argv)
 		    "they are retried (their messages keep their Message-IDs)",
 		    (long long)n);
 	chans_configure(&d);
+	inboxes_configure(&d, NULL, 0);
 	if (listen_open(&d) == -1)
 		goto out;
 	spool_watch(&d);
@@ -1021,6 +1246,7 @@ main(int argc, char **argv)
 	unlink(d.conf->socket);
 out:
 	chans_release(&d);
+	inboxes_release(&d);
 	free(d.workers);
 	free(d.out);
 	code_keyring_free(&d.kr);

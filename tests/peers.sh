@@ -27,10 +27,39 @@
 #                                   aiosmtpd with STARTTLS (good cert) and
 #                                   AUTH required (tests/tools/smtpd_auth.py);
 #                                   AUTH attempts logged to DIR.auth
+#   peer_dovecot USER PASSWORD_FILE [good|wrong|none]
+#                                   a throwaway Dovecot (package dovecot-imapd,
+#                                   -pop3d, -lmtpd) serving one user (passwd-file
+#                                   auth, the password read from PASSWORD_FILE)
+#                                   from a Maildir under $T/peers/dovecot-IMAP/;
+#                                   IMAP with STARTTLS, POP3 with STLS, IMAPS,
+#                                   POP3S and LMTP on free loopback ports, TLS
+#                                   with the test CA's good (default) or wrong
+#                                   certificate, or none: no TLS at all (no
+#                                   STARTTLS/STLS; IMAPS and POP3S do not
+#                                   listen); echoes "IMAP POP3 IMAPS POP3S
+#                                   LMTP".  Its log (every login attempt) is
+#                                   $T/peers/dovecot-IMAP/dovecot.log.
+#                                   $PEER_DOVECOT_EXTRA: more config lines
+#                                   (e.g. imap_capability = ... to hide IDLE).
+#                                   As root, mail belongs to nobody:nogroup
+#                                   (Dovecot refuses uid 0 for mail).
+#   peer_dovecot_deliver USER FILE [IMAP]
+#                                   put FILE into USER's INBOX (dovecot-lda) of
+#                                   the Dovecot on port IMAP (default: the last
+#                                   one started); swaks can also deliver, by
+#                                   LMTP: swaks --server 127.0.0.1 --port LMTP
+#                                   --protocol LMTP --to USER ...
+#   peer_dovecot_count USER MAILBOX [IMAP]
+#                                   messages in MAILBOX (INBOX, dengon-done ...)
+#                                   not marked deleted
+#   peer_dovecot_log [IMAP]         the path of that Dovecot's log
 
 PEER_LIFETIME=${PEER_LIFETIME:-600}
 PEER_PY=${PEER_PY:-/usr/bin/python3}
 PEER_SMTP_SINK=${PEER_SMTP_SINK:-/usr/sbin/smtp-sink}
+PEER_DOVECOT=${PEER_DOVECOT:-/usr/sbin/dovecot}
+PEER_DOVECOT_LDA=${PEER_DOVECOT_LDA:-/usr/lib/dovecot/dovecot-lda}
 
 # Stop every peer this test started (registered once, run at exit).
 _peer_stop_all() {
@@ -163,4 +192,134 @@ peer_smtpd_auth() {
 	    "$pwfile" "$dir.auth"
 	peer_wait_port "$port" || return 1
 	echo "$port"
+}
+
+# _peer_dovecot_dir [IMAP] - the directory of a Dovecot instance.
+_peer_dovecot_dir() {
+	if [ -n "${1:-}" ]; then
+		echo "$T/peers/dovecot-$1"
+	else
+		cat "$T/peers/dovecot.last"
+	fi
+}
+
+peer_dovecot() {
+	local user=$1 pwfile=$2 cert=${3:-good} d ports=() p uid gid chroot
+	local pass ssl wait
+	peer_ca >/dev/null || return 1
+	[ -x "$PEER_DOVECOT" ] || { echo "# peers.sh: no $PEER_DOVECOT" >&2; return 1; }
+	while [ ${#ports[@]} -lt 5 ]; do	# five distinct free ports
+		p=$(peer_free_port) || return 1
+		[[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+	done
+	d=$T/peers/dovecot-${ports[0]}
+	mkdir -p "$d/run" "$d/state" "$d/mail"
+	pass=$(head -1 "$pwfile" | tr -d '\r')
+	printf '%s:{PLAIN}%s::::::\n' "$user" "$pass" >"$d/passwd"
+	chmod 0644 "$d/passwd"	# auth runs as the dovecot user; a test password
+	if [ "$(id -u)" = 0 ]; then
+		uid=nobody gid=nogroup chroot=""
+		chown nobody:nogroup "$d/mail"
+	else	# a developer's machine: everything runs as us, no chroot
+		uid=$(id -un) gid=$(id -gn)
+		chroot="default_internal_user = $uid
+default_login_user = $uid
+service imap-login {
+  chroot =
+}
+service pop3-login {
+  chroot =
+}
+service anvil {
+  chroot =
+}"
+	fi
+	if [ "$cert" = none ]; then
+		ssl="ssl = no"
+		wait=("${ports[0]}" "${ports[1]}" "${ports[4]}")
+	else
+		ssl="ssl = yes
+ssl_cert = <$T/tls/$cert.pem
+ssl_key = <$T/tls/$cert.key
+ssl_min_protocol = TLSv1.2"
+		wait=("${ports[@]}")
+	fi
+	cat >"$d/dovecot.conf" <<DOVECOT
+# a throwaway Dovecot for dengon's tests (tests/peers.sh)
+base_dir = $d/run
+state_dir = $d/state
+log_path = $d/dovecot.log
+protocols = imap pop3 lmtp
+listen = 127.0.0.1
+$ssl
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+mail_location = maildir:$d/mail/%u/Maildir
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $d/passwd
+}
+userdb {
+  driver = static
+  args = uid=$uid gid=$gid home=$d/mail/%u
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = ${ports[0]}
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = ${ports[2]}
+    ssl = yes
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = ${ports[1]}
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = ${ports[3]}
+    ssl = yes
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = ${ports[4]}
+  }
+}
+$chroot
+${PEER_DOVECOT_EXTRA:-}
+DOVECOT
+	_peer_start "dovecot-${ports[0]}" "$PEER_DOVECOT" -F -c "$d/dovecot.conf"
+	for p in "${wait[@]}"; do
+		peer_wait_port "$p" || { sed 's/^/# /' "$T/peers/dovecot-${ports[0]}.log" >&2; return 1; }
+	done
+	echo "$d" >"$T/peers/dovecot.last"
+	echo "${ports[*]}"
+}
+
+peer_dovecot_deliver() {
+	local user=$1 file=$2 d
+	d=$(_peer_dovecot_dir "${3:-}")
+	"$PEER_DOVECOT_LDA" -c "$d/dovecot.conf" -d "$user" \
+	    -f sender@example.net <"$file"
+}
+
+# Maildir: INBOX is Maildir/, others Maildir/.NAME/; a 'T' in the flags
+# after ":2," marks a message deleted but not expunged.
+peer_dovecot_count() {
+	local user=$1 box=$2 d m
+	d=$(_peer_dovecot_dir "${3:-}")
+	m=$d/mail/$user/Maildir
+	[ "$box" = INBOX ] || m=$m/.$box
+	find "$m/new" "$m/cur" -type f 2>/dev/null | grep -cv ':2,[A-Z]*T'
+}
+
+peer_dovecot_log() {
+	echo "$(_peer_dovecot_dir "${1:-}")/dovecot.log"
 }

@@ -1,0 +1,91 @@
+#!/bin/bash
+# fanout.sh - fan-out throughput: one alert to 2,000 recipients, each with
+# a personalised message (own code, own Message-ID), to Postfix's
+# smtp-sink on loopback; beside the same 2,000 messages relayed by a
+# throwaway Postfix instance, and beside smtp-source writing 2,000
+# messages of the same size straight into the sink (the SMTP limit of this
+# machine).
+#
+# How it measures: each of the three runs gets a fresh smtp-sink (same
+# program, same options) dumping every message to a file; a run starts
+# when its submission starts and ends at the newest dump file's mtime once
+# all of them have arrived.  Messages/s = messages / (end - start).
+#   (a) dengon: dengond running and idle, clock starts just before
+#       `dengon send --to all` (so the one-transaction accept is included);
+#   (b) Postfix: the very messages dengon sent (taken back from the sink's
+#       dumps) submitted with `sendmail -C DIR` (postdrop -> pickup ->
+#       cleanup -> qmgr -> smtp), $(nproc) submitters in parallel; the
+#       clock starts before the first sendmail;
+#   (c) smtp-source -d -s CONC -m 2000 -l SIZE, SIZE = dengon's mean size.
+# dengon's channel and smtp-source use CONC sessions (BENCH_CONCURRENCY,
+# default 20 = Postfix's default_destination_concurrency_limit, which the
+# Postfix instance keeps).
+#
+#   bench/fanout.sh               BENCH_RCPTS=2000 BENCH_CONCURRENCY=20
+. "$(dirname "$0")/lib.sh"
+N=${BENCH_RCPTS:-2000}
+CONC=${BENCH_CONCURRENCY:-20}
+LIMIT=${BENCH_TIMEOUT:-600}
+
+# ---- (a) dengon ---------------------------------------------------------
+b_tmp
+port=$(sink_start "$T/sink-dengon") || die "smtp-sink did not start"
+b_setup "$port" "$CONC"
+b_contacts "$N"
+d_start
+printf '関東地方に大雨特別警報が発表されました。\n河川の氾濫、土砂災害に厳重に警戒してください。\n被害の有無を本メールへの返信で報告してください。\n' >"$T/body.txt"
+t0=$(now)
+dg send --to all --subject "大雨特別警報" --body-file "$T/body.txt" \
+    --tlp AMBER || die "send failed: $(cat "$T/err")"
+t_acc=$(now)
+wait_for "$LIMIT" files_ge "$T/sink-dengon" "$N" ||
+    die "dengon: only $(find "$T/sink-dengon" -type f | wc -l) of $N messages in ${LIMIT}s"
+t_end=$(mtimes "$T/sink-dengon" | tail -1)
+d_stop
+a_secs=$(calc "$t_end - $t0")
+a_acc=$(calc "($t_acc - $t0) * 1000")
+rcpts=$(grep -h '^X-Rcpt-Args:' "$T"/sink-dengon/* | sort -u | wc -l)
+size=$(calc "int($(cat "$T"/sink-dengon/* | wc -c) / $N)")
+
+# ---- (b) Postfix --------------------------------------------------------
+sink_messages_to "$T/sink-dengon" "$T/msgs"
+[ "$(find "$T/msgs" -type f | wc -l)" -eq "$N" ] ||
+    die "could not take the $N messages back from the sink"
+pport=$(sink_start "$T/sink-postfix") || die "smtp-sink did not start"
+pf_setup "$T/pf" "$pport"
+pf_start "$T/pf" || die "Postfix did not start (see $T/pf/maillog)"
+export PFCONF=$T/pf/conf MSGS=$T/msgs
+t0=$(now)
+# shellcheck disable=SC2016
+(cd "$T/msgs" && ls) | xargs -P "$(nproc)" -n 50 sh -c 'for r; do
+	/usr/sbin/sendmail -C "$PFCONF" -f alerts@relay.example.jp -- "$r" \
+	    <"$MSGS/$r" || exit 255; done' sh || die "sendmail failed"
+t_sub=$(now)
+wait_for "$LIMIT" files_ge "$T/sink-postfix" "$N" ||
+    die "Postfix: only $(find "$T/sink-postfix" -type f | wc -l) of $N messages in ${LIMIT}s"
+t_end=$(mtimes "$T/sink-postfix" | tail -1)
+pf_stop "$T/pf"
+b_secs=$(calc "$t_end - $t0")
+b_sub=$(calc "$t_sub - $t0")
+
+# ---- (c) smtp-source ----------------------------------------------------
+sport=$(sink_start "$T/sink-source") || die "smtp-sink did not start"
+t0=$(now)
+smtp-source -d -s "$CONC" -m "$N" -l "$size" -f alerts@relay.example.jp \
+    -t member@example.jp "127.0.0.1:$sport" || die "smtp-source failed"
+wait_for 60 files_ge "$T/sink-source" "$N" ||
+    die "smtp-source: only $(find "$T/sink-source" -type f | wc -l) of $N messages"
+t_end=$(mtimes "$T/sink-source" | tail -1)
+c_secs=$(calc "$t_end - $t0")
+
+# ---- report ---------------------------------------------------------------
+echo "fan-out: $N personalised messages (mean $size bytes), $CONC sessions, to smtp-sink on 127.0.0.1"
+echo "machine: $(machine)"
+printf '  %-34s %8.2f s  %8.0f msg/s  (accept %.0f ms; %d distinct recipients)\n' \
+    "dengon (send -> last at sink)" "$a_secs" "$(calc "$N / $a_secs")" "$a_acc" "$rcpts"
+printf '  %-34s %8.2f s  %8.0f msg/s  (submission %.2f s)\n' \
+    "Postfix 3.7 (sendmail -> last)" "$b_secs" "$(calc "$N / $b_secs")" "$b_sub"
+printf '  %-34s %8.2f s  %8.0f msg/s\n' \
+    "smtp-source (straight to sink)" "$c_secs" "$(calc "$N / $c_secs")"
+printf '  dengon/Postfix = %.2f (target >= 2)   dengon/smtp-source = %.2f (target >= 0.5)\n' \
+    "$(calc "$b_secs / $a_secs")" "$(calc "$c_secs / $a_secs")"
