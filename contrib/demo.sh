@@ -2,11 +2,14 @@
 # demo.sh - run dengon on a local demo configuration under ./var/demo.
 #
 # Creates a configuration with only local peers (an SMTP server on
-# loopback that stores what it receives), imports a small directory with
-# Japanese names, accepts a sample alert while the daemon is still down,
-# starts dengond, shows the alert being relayed by mail live, shows one
-# message as a recipient receives it, records confirmations the way a duty
-# officer would after a phone call, and shuts everything down cleanly.
+# loopback that stores what it receives, and a throwaway Dovecot holding
+# the replies mailbox), imports a small directory with Japanese names,
+# accepts a sample alert while the daemon is still down, starts dengond,
+# shows the alert being relayed by mail live, shows one message as a
+# recipient receives it, lets a recipient confirm by replying to it (the
+# reply goes into Dovecot, dengond reads it over IMAP), records
+# confirmations the way a duty officer would after a phone call, and shuts
+# everything down cleanly.
 # Everything it writes stays under ./var/demo; running it again starts
 # afresh.
 set -eu
@@ -19,13 +22,25 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 rm -rf "$D"
 mkdir -p "$D/mail/new" "$D/mail/cur" "$D/mail/tmp"
 pids=()
+cleanups=()
 cleanup() {
-	local rc=$?
+	local rc=$? c
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for c in "${cleanups[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
 	wait 2>/dev/null
 	exit "$rc"
 }
 trap cleanup EXIT
+
+# The test suite's peers (tests/peers.sh) run the replies mailbox: a
+# throwaway Dovecot with a test CA, on free loopback ports under $D.
+T=$D
+TESTS_DIR=$top/tests
+t_cleanup_add() { cleanups+=("$*"); }
+# shellcheck source=../tests/peers.sh
+. "$top/tests/peers.sh"
+printf 'demo-imap-password\n' >"$D/imap.pass"
+read -r IMAP _ _ _ LMTP < <(peer_dovecot replies "$D/imap.pass")
 
 # A local SMTP server that stores every message in a Maildir.
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -66,6 +81,16 @@ port           = $port
 tls            = none                  # a loopback test server: no TLS
 from           = 関東総合通信局 防災連絡 <alerts@bureau.example.jp>
 reply_to       = replies@bureau.example.jp
+
+[inbox replies]                        # where replies, DSNs and read receipts arrive
+type           = imap
+host           = 127.0.0.1
+port           = $IMAP
+tls            = starttls
+ca_file        = tls/ca.pem            # the demo's own test CA
+user           = replies
+password_file  = imap.pass
+poll           = 2s
 
 [policy standard]
 steps          = mail
@@ -112,6 +137,35 @@ print()
 print(m.get_content())
 PYEOF
 
+say "a recipient replies to the mail (swaks, into the replies mailbox)"
+/usr/bin/python3 - "$D/mail" >"$D/reply.txt" <<'PYEOF'
+import email, email.policy, mailbox, sys
+box = mailbox.Maildir(sys.argv[1], factory=None, create=False)
+m = max((email.message_from_bytes(box.get_bytes(k), policy=email.policy.default)
+         for k in box.keys()), key=lambda m: str(m["To"]))
+print(m["To"].addresses[0].addr_spec)
+print(m["Message-ID"])
+print(m["Subject"])
+PYEOF
+{ read -r raddr; read -r rmid; read -r rsubj; } <"$D/reply.txt"
+echo "From: $raddr"
+echo "Subject: Re: $rsubj"
+swaks --server 127.0.0.1 --port "$LMTP" --protocol LMTP --to replies \
+    --from "$raddr" --h-From "$raddr" --header "Subject: Re: $rsubj" \
+    --add-header "In-Reply-To: $rmid" \
+    --add-header "Content-Type: text/plain; charset=UTF-8" \
+    --body "受信しました。当方の設備に被害はありません。" >"$D/swaks.log" 2>&1
+for i in $(seq 30); do
+	dg status "$id" --json | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+c = [x for x in d["deliveries"] if x["confirmed_via"] == "mail"]
+for x in c:
+    print("  confirmed by reply: %s (from %s)" % (x["recipient"], x["confirmed_from"]))
+sys.exit(0 if c else 1)' && break
+	sleep 0.3
+done
+
 first=$(dg status "$id" --json | /usr/bin/python3 -c \
     'import json,sys; print(json.load(sys.stdin)["deliveries"][0]["recipient"])')
 say "a duty officer confirms $first after a phone call"
@@ -129,4 +183,5 @@ kill -TERM "$dpid"
 wait "$dpid" && echo "dengond exited cleanly"
 echo
 echo "The demo's files are in $D (configuration, queue, key, spool, the"
-echo "received mail in $D/mail/new, dengond's log)."
+echo "received mail in $D/mail/new, the replies mailbox under $D/peers/,"
+echo "dengond's log)."
