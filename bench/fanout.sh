@@ -29,7 +29,7 @@ LIMIT=${BENCH_TIMEOUT:-600}
 
 # ---- (a) dengon ---------------------------------------------------------
 b_tmp
-port=$(sink_start "$T/sink-dengon") || die "smtp-sink did not start"
+port=$(sink_start "$S/sink-dengon") || die "smtp-sink did not start"
 b_setup "$port" "$CONC"
 b_contacts "$N"
 d_start
@@ -38,20 +38,20 @@ t0=$(now)
 dg send --to all --subject "大雨特別警報" --body-file "$T/body.txt" \
     --tlp AMBER || die "send failed: $(cat "$T/err")"
 t_acc=$(now)
-wait_for "$LIMIT" files_ge "$T/sink-dengon" "$N" ||
-    die "dengon: only $(find "$T/sink-dengon" -type f | wc -l) of $N messages in ${LIMIT}s"
-t_end=$(mtimes "$T/sink-dengon" | tail -1)
+wait_for "$LIMIT" files_ge "$S/sink-dengon" "$N" ||
+    die "dengon: only $(find "$S/sink-dengon" -type f | wc -l) of $N messages in ${LIMIT}s"
+t_end=$(mtimes "$S/sink-dengon" | tail -1)
 d_stop
 a_secs=$(calc "$t_end - $t0")
 a_acc=$(calc "($t_acc - $t0) * 1000")
-rcpts=$(grep -h '^X-Rcpt-Args:' "$T"/sink-dengon/* | sort -u | wc -l)
-size=$(calc "int($(cat "$T"/sink-dengon/* | wc -c) / $N)")
+rcpts=$(grep -h '^X-Rcpt-Args:' "$S"/sink-dengon/* | sort -u | wc -l)
+size=$(calc "int($(cat "$S"/sink-dengon/* | wc -c) / $N)")
 
 # ---- (b) Postfix --------------------------------------------------------
-sink_messages_to "$T/sink-dengon" "$T/msgs"
+sink_messages_to "$S/sink-dengon" "$T/msgs"
 [ "$(find "$T/msgs" -type f | wc -l)" -eq "$N" ] ||
     die "could not take the $N messages back from the sink"
-pport=$(sink_start "$T/sink-postfix") || die "smtp-sink did not start"
+pport=$(sink_start "$S/sink-postfix") || die "smtp-sink did not start"
 pf_setup "$T/pf" "$pport"
 pf_start "$T/pf" || die "Postfix did not start (see $T/pf/maillog)"
 export PFCONF=$T/pf/conf MSGS=$T/msgs
@@ -61,21 +61,21 @@ t0=$(now)
 	/usr/sbin/sendmail -C "$PFCONF" -f alerts@relay.example.jp -- "$r" \
 	    <"$MSGS/$r" || exit 255; done' sh || die "sendmail failed"
 t_sub=$(now)
-wait_for "$LIMIT" files_ge "$T/sink-postfix" "$N" ||
-    die "Postfix: only $(find "$T/sink-postfix" -type f | wc -l) of $N messages in ${LIMIT}s"
-t_end=$(mtimes "$T/sink-postfix" | tail -1)
+wait_for "$LIMIT" files_ge "$S/sink-postfix" "$N" ||
+    die "Postfix: only $(find "$S/sink-postfix" -type f | wc -l) of $N messages in ${LIMIT}s"
+t_end=$(mtimes "$S/sink-postfix" | tail -1)
 pf_stop "$T/pf"
 b_secs=$(calc "$t_end - $t0")
 b_sub=$(calc "$t_sub - $t0")
 
 # ---- (c) smtp-source ----------------------------------------------------
-sport=$(sink_start "$T/sink-source") || die "smtp-sink did not start"
+sport=$(sink_start "$S/sink-source") || die "smtp-sink did not start"
 t0=$(now)
 smtp-source -d -s "$CONC" -m "$N" -l "$size" -f alerts@relay.example.jp \
     -t member@example.jp "127.0.0.1:$sport" || die "smtp-source failed"
-wait_for 60 files_ge "$T/sink-source" "$N" ||
-    die "smtp-source: only $(find "$T/sink-source" -type f | wc -l) of $N messages"
-t_end=$(mtimes "$T/sink-source" | tail -1)
+wait_for 60 files_ge "$S/sink-source" "$N" ||
+    die "smtp-source: only $(find "$S/sink-source" -type f | wc -l) of $N messages"
+t_end=$(mtimes "$S/sink-source" | tail -1)
 c_secs=$(calc "$t_end - $t0")
 
 # ---- report ---------------------------------------------------------------

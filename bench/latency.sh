@@ -30,7 +30,7 @@ first_new() {
 }
 
 b_tmp
-port=$(sink_start "$T/sink-dengon") || die "smtp-sink did not start"
+port=$(sink_start "$S/sink-dengon") || die "smtp-sink did not start"
 b_setup "$port" 4
 b_contacts 200
 d_start
@@ -46,8 +46,8 @@ for i in $(seq 1 "$ALERTS"); do
 	dg send --to "$targets" --subject "地震情報 $i" \
 	    --body-file "$T/body.txt" || die "send failed: $(cat "$T/err")"
 	t1=$(now)
-	ta=$(first_new "$T/sink-dengon" "$seen") || die "alert $i did not arrive"
-	wait_for 30 files_ge "$T/sink-dengon" $((seen + RCPTS))
+	ta=$(first_new "$S/sink-dengon" "$seen") || die "alert $i did not arrive"
+	wait_for 30 files_ge "$S/sink-dengon" $((seen + RCPTS))
 	id=$(head -1 "$T/out")
 	tc=$(sqlite3 "$T/queue.db" "SELECT created FROM alert WHERE id = '$id'")
 	calc "$ta * 1000 - $tc" >>"$T/dengon.acc"
@@ -56,7 +56,7 @@ for i in $(seq 1 "$ALERTS"); do
 done
 d_stop
 
-pport=$(sink_start "$T/sink-postfix") || die "smtp-sink did not start"
+pport=$(sink_start "$S/sink-postfix") || die "smtp-sink did not start"
 pf_setup "$T/pf" "$pport"
 pf_start "$T/pf" || die "Postfix did not start (see $T/pf/maillog)"
 : >"$T/postfix.ret"
@@ -67,7 +67,7 @@ for i in $(seq 1 "$ALERTS"); do
 	t0=$(now)
 	pf_send "$T/pf" "$T/msg" r000001@example.jp || die "sendmail failed"
 	t1=$(now)
-	ta=$(first_new "$T/sink-postfix" $((i - 1))) || die "message $i did not arrive"
+	ta=$(first_new "$S/sink-postfix" $((i - 1))) || die "message $i did not arrive"
 	calc "($ta - $t1) * 1000" >>"$T/postfix.ret"
 	calc "($ta - $t0) * 1000" >>"$T/postfix.start"
 done

@@ -54,10 +54,20 @@ p95 = v[min(len(v) - 1, int(round(0.95 * (len(v) - 1))))]
 print("%.1f %.1f %.1f %.1f %d" % (statistics.median(v), p95, v[0], v[-1], len(v)))'
 }
 
-# b_tmp - create $T, this benchmark's temporary directory.
+# b_tmp - create $T, this benchmark's temporary directory (on disk: the
+# queues of dengon and Postfix live there, fsync and all), and $S, where
+# the sinks dump what they receive: on tmpfs (/dev/shm) when there is one,
+# so that the sink's file creation does not become what is measured.
 b_tmp() {
 	T=$(mktemp -d /tmp/dengon-bench.XXXXXX)
 	chmod 755 "$T"
+	if [ -w /dev/shm ]; then
+		S=$(mktemp -d /dev/shm/dengon-bench-sink.XXXXXX)
+		t_cleanup_add "[ -z \"\${KEEP:-}\" ] && rm -rf '$S'"
+	else
+		S=$T/sinks
+	fi
+	chmod 755 "$S"
 }
 
 # b_setup PORT [CONC] - a dengon configuration in $T: a mail channel to

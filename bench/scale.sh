@@ -56,14 +56,14 @@ attempts=$(sqlite3 "$T/queue.db" 'SELECT count(*) FROM attempt')
 
 # ---- sink up, restart ---------------------------------------------------
 sleep 2
-sink_start "$T/sink" "$port" >/dev/null || die "smtp-sink did not start"
+sink_start "$S/sink" "$port" >/dev/null || die "smtp-sink did not start"
 t0=$(now)
 d_start
-wait_for 60 files_ge "$T/sink" 1 || die "no delivery within 60 s of the restart"
-first=$(mtimes "$T/sink" | head -1)
+wait_for 60 files_ge "$S/sink" 1 || die "no delivery within 60 s of the restart"
+first=$(mtimes "$S/sink" | head -1)
 resume=$(calc "($first - $t0) * 1000")
-wait_for 300 files_ge "$T/sink" 2000 || die "2,000 messages did not arrive within 300 s"
-t2000=$(calc "$(mtimes "$T/sink" | sed -n 2000p) - $t0")
+wait_for 300 files_ge "$S/sink" 2000 || die "2,000 messages did not arrive within 300 s"
+t2000=$(calc "$(mtimes "$S/sink" | sed -n 2000p) - $t0")
 hwm_up=$(vm "$DPID" VmHWM)
 d_stop
 

@@ -323,3 +323,84 @@ peer_dovecot_count() {
 peer_dovecot_log() {
 	echo "$(_peer_dovecot_dir "${1:-}")/dovecot.log"
 }
+
+# peer_postfix DIR LMTPPORT BOUNCEPORT - a throwaway Postfix instance (configuration
+# in DIR/conf, queue in DIR/queue, log DIR/maillog), as root, that accepts
+# mail by SMTP on a free loopback port (echoed) and really delivers it, so
+# that it sends real delivery status notifications:
+#   *@example.jp          delivered into one virtual Maildir (DIR/vmail):
+#                         NOTIFY=SUCCESS gets an "Action: delivered" DSN
+#   *@bounce.example.jp   accepted, then relayed to 127.0.0.1:BOUNCEPORT
+#                         (e.g. an smtp-sink refusing RCPT with 5xx): an
+#                         "Action: failed" DSN
+#   *@relay.example.jp    handed to LMTP on 127.0.0.1:LMTPPORT (Dovecot):
+#                         where the DSNs for the sender go
+peer_postfix() {
+	local dir=$1 lmtp=$2 bport=$3 port
+	: "${T:?peers.sh: call t_setup first}"
+	port=$(peer_free_port) || return 1
+	mkdir -p "$dir/conf" "$dir/queue" "$dir/data" "$dir/vmail"
+	chown postfix "$dir/data"
+	chown nobody:nogroup "$dir/vmail"
+	chmod 755 "$dir"
+	cat >"$dir/conf/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $dir/queue
+data_directory = $dir/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mta.test.example
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+relay_domains = bounce.example.jp relay.example.jp
+virtual_mailbox_domains = example.jp
+virtual_mailbox_base = $dir/vmail
+virtual_mailbox_maps = static:box/
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+transport_maps = inline:{ {bounce.example.jp = smtp:[127.0.0.1]:$bport}, {relay.example.jp = lmtp:inet:127.0.0.1:$lmtp} }
+alias_maps =
+alias_database =
+local_recipient_maps =
+local_transport = error:local delivery is disabled
+maillog_file_prefixes = $dir
+maillog_file = $dir/maillog
+smtp_tls_security_level = none
+smtpd_tls_security_level = none
+biff = no
+CF
+	cat >"$dir/conf/master.cf" <<CF
+127.0.0.1:$port inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+lmtp      unix  -       -       n       -       -       lmtp
+virtual   unix  -       n       n       -       -       virtual
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+CF
+	t_cleanup_add "postfix -c '$dir/conf' stop; sleep 0.5; postfix -c '$dir/conf' abort"
+	{ postfix -c "$dir/conf" check && postfix -c "$dir/conf" start; } \
+	    >"$dir/start.log" 2>&1 || { cat "$dir/start.log" >&2; return 1; }
+	peer_wait_port "$port" || return 1
+	echo "$port"
+}

@@ -46,7 +46,7 @@ for name in "${names[@]}"; do
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	    "$bin" "${opts[@]}" "$work" "$seeds" >"$log" 2>&1
 	rc=$?
-	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	if [ "$rc" -eq 0 ]; then
 		echo "ok $n - $name: ${secs} s, ${runs:-?} inputs, no crash"
 	else
