@@ -182,6 +182,13 @@ endif
 demo: deps all
 	@contrib/demo.sh $(BUILD)/bin
 
+# torture: the crash test with 100 SIGKILLs instead of the 10 make check
+# uses (tests/integration/14-crash.sh).
+.PHONY: torture
+torture: deps tests
+	@DENGON_CRASH_KILLS=100 DENGON_BIN=$(CURDIR)/$(BUILD)/bin \
+	    bash tests/integration/14-crash.sh
+
 docs: $(BUILD)/bin/dengon
 	$(BUILD)/bin/dengon config-reference > docs/configuration.md
 
