@@ -7,8 +7,9 @@
 #
 # How it measures: dengond runs and is idle; each alert goes to one
 # recipient (BENCH_LAT_RCPTS to change it), one after the other, the next
-# once the previous one has arrived.  The arrival is the mtime of the
-# sink's dump file (written as the DATA ends).  For dengon the start is
+# once the previous one has arrived.  The arrival is when the sink closes
+# its dump file (at the end of DATA), seen through inotify (file mtimes
+# are stamped with a coarse clock, up to 4 ms late).  For dengon the start is
 # the alert's acceptance time as the queue records it (alert.created, in
 # ms: the accepting transaction); the times from the CLI starting and from
 # it returning (the shell's $EPOCHREALTIME) are printed too.  The daemon
@@ -22,15 +23,9 @@
 ALERTS=${BENCH_ALERTS:-50}
 RCPTS=${BENCH_LAT_RCPTS:-1}
 
-# first_new DIR SEEN - the mtime of the oldest file of DIR not among the
-# first SEEN files (by mtime), once there is one.
-first_new() {
-	wait_for 30 files_ge "$1" "$(($2 + 1))" || return 1
-	mtimes "$1" | sed -n "$(($2 + 1))p"
-}
-
 b_tmp
 port=$(sink_start "$S/sink-dengon") || die "smtp-sink did not start"
+watch_start "$S/sink-dengon" "$T/arrivals-dengon"
 b_setup "$port" 4
 b_contacts 200
 d_start
@@ -46,8 +41,9 @@ for i in $(seq 1 "$ALERTS"); do
 	dg send --to "$targets" --subject "地震情報 $i" \
 	    --body-file "$T/body.txt" || die "send failed: $(cat "$T/err")"
 	t1=$(now)
-	ta=$(first_new "$S/sink-dengon" "$seen") || die "alert $i did not arrive"
-	wait_for 30 files_ge "$S/sink-dengon" $((seen + RCPTS))
+	ta=$(nth_arrival "$T/arrivals-dengon" $((seen + 1))) ||
+	    die "alert $i did not arrive"
+	nth_arrival "$T/arrivals-dengon" $((seen + RCPTS)) >/dev/null
 	id=$(head -1 "$T/out")
 	tc=$(sqlite3 "$T/queue.db" "SELECT created FROM alert WHERE id = '$id'")
 	calc "$ta * 1000 - $tc" >>"$T/dengon.acc"
@@ -57,6 +53,7 @@ done
 d_stop
 
 pport=$(sink_start "$S/sink-postfix") || die "smtp-sink did not start"
+watch_start "$S/sink-postfix" "$T/arrivals-postfix"
 pf_setup "$T/pf" "$pport"
 pf_start "$T/pf" || die "Postfix did not start (see $T/pf/maillog)"
 : >"$T/postfix.ret"
@@ -67,7 +64,8 @@ for i in $(seq 1 "$ALERTS"); do
 	t0=$(now)
 	pf_send "$T/pf" "$T/msg" r000001@example.jp || die "sendmail failed"
 	t1=$(now)
-	ta=$(first_new "$S/sink-postfix" $((i - 1))) || die "message $i did not arrive"
+	ta=$(nth_arrival "$T/arrivals-postfix" "$i") ||
+	    die "message $i did not arrive"
 	calc "($ta - $t1) * 1000" >>"$T/postfix.ret"
 	calc "($ta - $t0) * 1000" >>"$T/postfix.start"
 done

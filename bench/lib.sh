@@ -159,6 +159,44 @@ files_ge() { [ "$(find "$1" -type f | wc -l)" -ge "$2" ]; }
 # mtimes DIR - modification times of DIR's files (s.ns), sorted.
 mtimes() { find "$1" -type f -printf '%T@\n' | sort -n; }
 
+# watch_start DIR LOG - record, in LOG, "TIME NAME" for every file DIR's
+# sink finishes writing (inotify IN_CLOSE_WRITE, the clock read as the
+# event arrives, to the microsecond).  File mtimes would do for seconds,
+# but the kernel stamps them with a coarse clock (a jiffy, up to 4 ms).
+watch_start() {
+	mkdir -p "$1"
+	"$PY" -u - "$1" >"$2" 2>/dev/null <<'PYEOF' &
+import ctypes, os, struct, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init()
+if fd < 0 or libc.inotify_add_watch(fd, sys.argv[1].encode(), 0x8) < 0:
+    sys.exit(1)
+print("# watching")
+while True:
+    buf = os.read(fd, 65536)
+    now = time.time()
+    i = 0
+    while i < len(buf):
+        wd, mask, cookie, n = struct.unpack_from("iIII", buf, i)
+        name = buf[i + 16:i + 16 + n].rstrip(b"\0").decode()
+        print("%.6f %s" % (now, name))
+        i += 16 + n
+PYEOF
+	t_cleanup_add "kill $!"
+	wait_for 5 grep -q '^# watching' "$2"
+}
+
+# arrivals LOG - how many files LOG has seen.
+arrivals() { grep -vc '^#' "$1"; }
+
+# nth_arrival LOG N [SECONDS] - the time of the N-th file in LOG, once it
+# is there (within SECONDS, default 30).
+nth_arrival() {
+	wait_for "${3:-30}" arrivals_ge "$1" "$2" || return 1
+	grep -v '^#' "$1" | sed -n "$2{s/ .*//;p}"
+}
+arrivals_ge() { [ "$(arrivals "$1")" -ge "$2" ]; }
+
 # sink_start DIR [PORT] - smtp-sink dumping each mail to DIR; echoes the
 # port.  With PORT, listen there (to bring a "down" peer up).
 sink_start() {

@@ -495,9 +495,19 @@ inbox_charconv(const char *tocode, const char *fromcode, const char *str,
 static size_t
 utf8_cut(const char *s, size_t n)
 {
-	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-		n--;
-	return n;
+	size_t k = n, need;
+	unsigned char c;
+
+	/* s[0..n) is all there is: back off over continuation bytes to the
+	 * last character's lead byte, and drop that character if it is not
+	 * whole (found by fuzz_inbox: s[n] was never copied) */
+	while (k > 0 && ((unsigned char)s[k - 1] & 0xc0) == 0x80)
+		k--;
+	if (k == 0)
+		return 0;
+	c = (unsigned char)s[k - 1];
+	need = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+	return n - (k - 1) < need ? k - 1 : n;
 }
 
 /*
@@ -625,11 +635,16 @@ hdr_ids(struct inbox_parsed *p, clist *ids, int *oom)
 		sb_addc(&b, '>');
 	}
 	if (b.s != NULL) {
-		struct sbuf c = { 0 };
+		struct sbuf u = { 0 }, c = { 0 };
 
-		clean_line(b.s, b.len, &c);	/* no controls, even in ids */
-		c.oom |= b.oom;
+		/* ids are ASCII by the RFC; whatever else came is made valid
+		 * UTF-8 like every other field, then freed of controls */
+		utf8_lossy(b.s, b.len, &u);
+		if (u.len > 0)
+			clean_line(u.s, u.len, &c);
+		c.oom |= b.oom | u.oom;
 		free(b.s);
+		free(u.s);
 		return keep_sb(p, &c, oom);
 	}
 	return keep_sb(p, &b, oom);

@@ -50,7 +50,7 @@ log_set_debug(int on)
 	log_debug_on = on;
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 log_emit(int prio, const char *level, const char *fmt, va_list ap)
 {
 	char msg[2048], when[32];
