@@ -10,6 +10,7 @@
 
 static const struct channel_driver *drivers[] = {
 	&channel_smtp,
+	&channel_lgwan,
 };
 
 const struct channel_driver *

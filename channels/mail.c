@@ -169,31 +169,59 @@ fold(struct buf *b, size_t *col)
 
 /*
  * Append s (valid UTF-8) as RFC 2047 "B" encoded-words starting at column
- * *col.  Each word carries whole characters only, fits in 75 characters,
- * and every line holding one stays within 76; a word that does not fit
- * goes on a continuation line.  The blanks between words are ignored by
- * decoders (RFC 2047 6.2), so folding adds nothing to the text.
+ * *col, in UTF-8 or in cs's charset.  Each word carries whole characters
+ * only (in cs's charset, each word also starts and ends in its initial
+ * state: RFC 1468), fits in 75 characters, and every line holding one
+ * stays within 76; a word that does not fit goes on a continuation line.
+ * The blanks between words are ignored by decoders (RFC 2047 6.2), so
+ * folding adds nothing to the text.
  */
 static void
-enc_words(struct buf *b, const char *s, size_t *col)
+enc_words(struct buf *b, const char *s, size_t *col,
+    const struct mail_charset *cs)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	const char *cname = cs ? cs->name : "UTF-8";
 	unsigned char out[EW_MAX_B64 + 4];
-	size_t n = strlen(s), i = 0, room, raw, take, k;
+	size_t n = strlen(s), i = 0, room, raw, take, k, over, maxb64;
+	size_t enclen = 0, el;
+	char *enc = NULL, *e;
 
+	over = strlen(cname) + 7;	/* "=?" NAME "?B?" ... "?=" */
+	maxb64 = over < 75 ? (75 - over) / 4 * 4 : 4;
+	if (maxb64 > EW_MAX_B64)
+		maxb64 = EW_MAX_B64;
 	while (i < n) {
-		room = *col + EW_OVERHEAD < LINE_MAX_EW ?
-		    LINE_MAX_EW - *col - EW_OVERHEAD : 0;
-		if (room > EW_MAX_B64)
-			room = EW_MAX_B64;
+		room = *col + over < LINE_MAX_EW ?
+		    LINE_MAX_EW - *col - over : 0;
+		if (room > maxb64)
+			room = maxb64;
 		raw = room / 4 * 3;
 		take = 0;
-		while (i + take < n) {
+		for (;;) {
+			if (i + take >= n)
+				break;
 			k = ingest_utf8_seq(p + i + take, n - i - take);
 			if (k == 0)
 				k = 1;	/* cannot happen after clean_text() */
-			if (take + k > raw)
-				break;
+			if (cs == NULL) {
+				if (take + k > raw)
+					break;
+			} else {
+				if (cs->encode(cs, s + i, take + k, (size_t)-1,
+				    &e, &el) == -1) {
+					b->oom = 1;
+					free(enc);
+					return;
+				}
+				if (el > raw) {
+					free(e);
+					break;
+				}
+				free(enc);
+				enc = e;
+				enclen = el;
+			}
 			take += k;
 		}
 		if (take == 0) {
@@ -201,13 +229,25 @@ enc_words(struct buf *b, const char *s, size_t *col)
 				fold(b, col);
 				continue;
 			}
+			/* a fresh line holds one character (8 bytes
+			 * at most in a 42-byte word): never here */
+			if (cs != NULL) {
+				b->oom = 1;
+				return;
+			}
 			take = 1;	/* unreachable: a fresh line holds 45 */
 		}
-		k = (size_t)EVP_EncodeBlock(out, p + i, (int)take);
-		buf_str(b, "=?UTF-8?B?");
+		if (cs != NULL) {
+			k = (size_t)EVP_EncodeBlock(out,
+			    (const unsigned char *)enc, (int)enclen);
+			free(enc);
+			enc = NULL;
+		} else
+			k = (size_t)EVP_EncodeBlock(out, p + i, (int)take);
+		buf_fmt(b, "=?%s?B?", cname);
 		buf_add(b, (const char *)out, k);
 		buf_str(b, "?=");
-		*col += EW_OVERHEAD + k;
+		*col += over + k;
 		i += take;
 		if (i < n)
 			fold(b, col);
@@ -217,7 +257,8 @@ enc_words(struct buf *b, const char *s, size_t *col)
 /* "Name: value" for unstructured text (Subject): as it is when it is short
  * printable ASCII, else as encoded-words. */
 static void
-hdr_text(struct buf *b, const char *name, const char *value)
+hdr_text(struct buf *b, const char *name, const char *value,
+    const struct mail_charset *cs)
 {
 	size_t col = strlen(name) + 2;
 
@@ -226,14 +267,14 @@ hdr_text(struct buf *b, const char *name, const char *value)
 	if (plain_ascii(value) && col + strlen(value) <= LINE_MAX_HDR)
 		buf_str(b, value);
 	else
-		enc_words(b, value, &col);
+		enc_words(b, value, &col, cs);
 	buf_str(b, "\r\n");
 }
 
 /* "Name: display <addr>" or "Name: addr"; display is cleaned text. */
 static void
 hdr_mailbox(struct buf *b, const char *name, const char *display,
-    const char *addr)
+    const char *addr, const struct mail_charset *cs)
 {
 	size_t col = strlen(name) + 2;
 
@@ -248,7 +289,7 @@ hdr_mailbox(struct buf *b, const char *name, const char *display,
 		buf_str(b, display);
 		col += strlen(display);
 	} else
-		enc_words(b, display, &col);
+		enc_words(b, display, &col, cs);
 	if (col + 3 + strlen(addr) > LINE_MAX_HDR)
 		fold(b, &col);
 	else {
@@ -615,6 +656,37 @@ body_base64(struct buf *out, const char *text, size_t len)
 	free(crlf.p);
 }
 
+/* The body text (LF line ends) in cs's charset, 7bit, CRLF lines of at
+ * most RFC 5322's 998 bytes. */
+static void
+body_7bit(struct buf *out, const char *text, size_t len,
+    const struct mail_charset *cs)
+{
+	struct buf lf = { 0 };
+	char *enc = NULL;
+	size_t enclen = 0;
+
+	buf_add(&lf, "", 0);
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] == '\r') {
+			buf_add(&lf, "\n", 1);
+			if (i + 1 < len && text[i + 1] == '\n')
+				i++;
+		} else
+			buf_add(&lf, text + i, 1);
+	}
+	if (lf.oom || cs->encode(cs, lf.p, lf.len, 998, &enc, &enclen) == -1) {
+		out->oom = 1;
+		free(lf.p);
+		return;
+	}
+	buf_add(out, enc, enclen);
+	if (enclen > 0 && enc[enclen - 1] != '\n')
+		buf_add(out, "\r\n", 2);
+	free(enc);
+	free(lf.p);
+}
+
 int
 mail_render(const struct mail_opts *o, const struct channel_msg *m,
     char **out, size_t *len, char *err, size_t errlen)
@@ -694,26 +766,34 @@ mail_render(const struct mail_opts *o, const struct channel_msg *m,
 
 	rfc5322_date(time(NULL), date, sizeof(date));
 	buf_fmt(&h, "Date: %s\r\n", date);
-	hdr_mailbox(&h, "From", fname, from_addr);
-	hdr_mailbox(&h, "To", name, m->address);
+	hdr_mailbox(&h, "From", fname, from_addr, o->charset);
+	hdr_mailbox(&h, "To", name, m->address, o->charset);
 	if (o->reply_to != NULL)
-		hdr_mailbox(&h, "Reply-To", rtname, rt_addr);
-	hdr_text(&h, "Subject", subj.p);
+		hdr_mailbox(&h, "Reply-To", rtname, rt_addr, o->charset);
+	hdr_text(&h, "Subject", subj.p, o->charset);
 	hdr_ids(&h, "Message-ID", m->message_id);
 	if (m->references != NULL) {
 		hdr_ids(&h, "In-Reply-To", m->references);
 		hdr_ids(&h, "References", m->references);
 	}
-	buf_str(&h, "MIME-Version: 1.0\r\n"
-	    "Content-Type: text/plain; charset=UTF-8\r\n"
-	    "Content-Transfer-Encoding: base64\r\n"
-	    "Auto-Submitted: auto-generated\r\n"
+	if (o->charset != NULL)
+		buf_fmt(&h, "MIME-Version: 1.0\r\n"
+		    "Content-Type: text/plain; charset=%s\r\n"
+		    "Content-Transfer-Encoding: 7bit\r\n", o->charset->name);
+	else
+		buf_str(&h, "MIME-Version: 1.0\r\n"
+		    "Content-Type: text/plain; charset=UTF-8\r\n"
+		    "Content-Transfer-Encoding: base64\r\n");
+	buf_str(&h, "Auto-Submitted: auto-generated\r\n"
 	    "X-Auto-Response-Suppress: OOF, AutoReply\r\n");
 	buf_fmt(&h, "X-Dengon-Alert: %s\r\n", m->alert);
 	buf_fmt(&h, "X-Dengon-Delivery: %lld\r\n", (long long)m->delivery);
 	buf_fmt(&h, "X-Dengon-TLP: %s\r\n", f.tlp);
 	buf_str(&h, "\r\n");
-	body_base64(&h, body.p, body.len);
+	if (o->charset != NULL)
+		body_7bit(&h, body.p, body.len, o->charset);
+	else
+		body_base64(&h, body.p, body.len);
 	if (h.oom)
 		goto oom;
 	*out = h.p;

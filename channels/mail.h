@@ -1,7 +1,7 @@
 /*
  * mail.h - the internet-mail rendering of an alert (channels/mail.c).
  *
- * Private to the mail drivers (smtp.c now, lgwan later): builds the
+ * Private to the mail drivers (smtp.c, lgwan.c): builds the
  * RFC 5322 / MIME message that one recipient receives, with the wording
  * of CONTRACT.md ("What recipients receive").  No state, no I/O; times are
  * shown in the process's time zone, which the caller sets once with
@@ -18,6 +18,9 @@
  *     UTF-8 character between two of them;
  *   - an address, Message-ID or alert id that could break the header
  *     syntax is refused (-1), never repaired.
+ * With a struct mail_charset (lgwan: ISO-2022-JP) the body is that
+ * charset in 7bit lines of at most 998 bytes instead of base64, and the
+ * encoded-words are in that charset, each one complete in itself.
  */
 #ifndef DENGON_MAIL_H
 #define DENGON_MAIL_H
@@ -26,12 +29,30 @@
 
 #include "channels/channel.h"
 
+/*
+ * A 7bit charset other than UTF-8 (the hook of lgwan.c's ISO-2022-JP).
+ * encode() converts UTF-8 text in[0..n) into *out (allocated,
+ * NUL-terminated, *outlen bytes; the caller frees it): 7bit bytes, LF
+ * becomes CRLF, every line starts and ends in the charset's initial
+ * (ASCII) state and holds at most maxline bytes (a longer one is broken
+ * between two characters).  Nothing is dropped: what the charset cannot
+ * carry is replaced.  0, or -1 when out of memory.
+ */
+struct mail_charset {
+	const char	*name;		/* MIME name: "ISO-2022-JP" */
+	int		(*encode)(const struct mail_charset *cs, const char *in,
+			    size_t n, size_t maxline, char **out,
+			    size_t *outlen);
+	void		*arg;		/* the driver's */
+};
+
 /* What a mail channel adds to a struct channel_msg; all borrowed. */
 struct mail_opts {
 	const char	*from;		/* "Name <addr>" or addr ([channel] from) */
 	const char	*reply_to;	/* the same forms, or NULL */
 	const char	*relay;		/* [relay] name */
 	const char	*language;	/* "ja" (default) or "en" */
+	const struct mail_charset *charset; /* NULL: UTF-8, base64 */
 };
 
 /*

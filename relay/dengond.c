@@ -530,7 +530,7 @@ struct pmsg {
 	char		*alert, *recipient, *name, *org, *address, *code;
 	char		 message_id[160];
 	char		 references[160];
-	const struct text *text;
+	size_t		 text;	/* index into pass.t: the array moves (realloc) */
 	enum queue_tlp	 tlp;
 	int		 drill, revision, round, step;
 	int64_t		 delivery, created, expires;
@@ -560,7 +560,9 @@ xstrdup0(const char *s)
 	return s != NULL ? strdup(s) : NULL;
 }
 
-static const struct text *
+/* The index in p->t of w's alert text, added if new; -1 if out of memory.
+ * An index, never a pointer: p->t moves as it grows. */
+static long
 pass_text(struct pass *p, const struct queue_work *w)
 {
 	struct text *v;
@@ -568,9 +570,9 @@ pass_text(struct pass *p, const struct queue_work *w)
 	for (size_t i = 0; i < p->nt; i++)
 		if (p->t[i].revision == w->revision &&
 		    strcmp(p->t[i].alert, w->alert) == 0)
-			return &p->t[i];
+			return (long)i;
 	if ((v = realloc(p->t, (p->nt + 1) * sizeof(*v))) == NULL)
-		return NULL;
+		return -1;
 	p->t = v;
 	v = &p->t[p->nt];
 	v->alert = strdup(w->alert);
@@ -581,9 +583,9 @@ pass_text(struct pass *p, const struct queue_work *w)
 		free(v->alert);
 		free(v->subject);
 		free(v->body);
-		return NULL;
+		return -1;
 	}
-	return &p->t[p->nt++];
+	return (long)p->nt++;
 }
 
 /* queue_due_each() callback: decide for one due delivery. */
@@ -615,13 +617,13 @@ pass_due(const struct queue_work *w, void *arg)
 	for (int i = 0; i < n; i++) {
 		struct chan *c = chan_find(d, out[i].channel->name);
 		struct pmsg *m;
-		const struct text *t;
+		long t;
 
 		if (c == NULL || c->room == 0) {
 			p->full = 1;
 			continue;
 		}
-		if ((t = pass_text(p, w)) == NULL)
+		if ((t = pass_text(p, w)) < 0)
 			return 1;
 		if ((m = realloc(p->m, (p->nm + 1) * sizeof(*m))) == NULL)
 			return 1;
@@ -635,7 +637,7 @@ pass_due(const struct queue_work *w, void *arg)
 		m->org = xstrdup0(w->org);
 		m->address = xstrdup0(out[i].address);
 		m->code = xstrdup0(w->code);
-		m->text = t;
+		m->text = (size_t)t;
 		m->tlp = w->tlp;
 		m->drill = w->drill;
 		m->revision = w->revision;
@@ -715,8 +717,8 @@ pass_start(struct pass *p, struct chan *c, struct queue_claim *cl)
 			b->org = m->org;
 			b->address = m->address;
 			b->code = m->code;
-			b->subject = m->text->subject;
-			b->body = m->text->body;
+			b->subject = p->t[m->text].subject;
+			b->body = p->t[m->text].body;
 			b->tlp = m->tlp;
 			b->drill = m->drill;
 			b->created = m->created;
