@@ -195,6 +195,15 @@ const struct inbox_driver *inbox_driver_find(const char *type);
 extern const struct inbox_driver inbox_imap;
 extern const struct inbox_driver inbox_pop3;
 
+/*
+ * Read a secret (a password) from a *_file: one line of at most max bytes,
+ * one trailing newline (LF or CRLF) stripped.  *out is allocated (the
+ * caller wipes and frees it).  Error messages name the file, never quote
+ * its content.  0, or -1 with err.
+ */
+int channel_read_secret(const char *path, size_t max, char **out, char *err,
+    size_t errlen);
+
 /* The driver for a channel type, or NULL if none is built. */
 const struct channel_driver *channel_driver_find(const char *type);
 

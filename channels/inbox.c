@@ -109,61 +109,6 @@ static void inbox_release(void *state);
 
 /* ---- configure ----------------------------------------------------------- */
 
-/* Read the password: one line, at most PASSWORD_MAX bytes, one trailing
- * newline (LF or CRLF) stripped.  Errors never quote it. */
-static int
-read_password(const char *path, char **out, char *err, size_t errlen)
-{
-	char buf[PASSWORD_MAX + 2];
-	size_t len = 0;
-	ssize_t r = 0;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "password_file %s: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	while (len < sizeof(buf) - 1) {
-		r = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	if (r == -1) {
-		snprintf(err, errlen, "password_file %s: cannot read it", path);
-		goto fail;
-	}
-	if (len > 0 && buf[len - 1] == '\n') {
-		len--;
-		if (len > 0 && buf[len - 1] == '\r')
-			len--;
-	}
-	if (len > PASSWORD_MAX) {
-		snprintf(err, errlen, "password_file %s: longer than %d bytes",
-		    path, PASSWORD_MAX);
-		goto fail;
-	}
-	buf[len] = '\0';
-	if (len == 0 || memchr(buf, '\n', len) || memchr(buf, '\r', len) ||
-	    strlen(buf) != len) {
-		snprintf(err, errlen, "password_file %s: must hold one "
-		    "non-empty line", path);
-		goto fail;
-	}
-	if ((*out = strdup(buf)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	explicit_bzero(buf, sizeof(buf));
-	return 0;
-fail:
-	explicit_bzero(buf, sizeof(buf));
-	return -1;
-}
 
 /*
  * A mailbox name for the wire: IMAP's modified UTF-7 (RFC 3501 5.1.3) of
@@ -329,7 +274,8 @@ inbox_configure(const struct conf_inbox *ib, const struct conf *relay,
 		    ib->name);
 		goto fail;
 	}
-	if (read_password(v, &cf->password, why, sizeof(why)) == -1) {
+	if (channel_read_secret(v, PASSWORD_MAX, &cf->password, why,
+	    sizeof(why)) == -1) {
 		snprintf(err, errlen, "inbox %s: %s", ib->name, why);
 		goto fail;
 	}

@@ -163,61 +163,6 @@ xstrdup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-/* Read the AUTH password: one line, at most PASSWORD_MAX bytes, one
- * trailing newline (LF or CRLF) stripped.  Errors never quote it. */
-static int
-read_password(const char *path, char **out, char *err, size_t errlen)
-{
-	char buf[PASSWORD_MAX + 2];
-	size_t len = 0;
-	ssize_t r;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "password_file %s: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	while (len < sizeof(buf) - 1) {
-		r = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	if (r == -1) {
-		snprintf(err, errlen, "password_file %s: cannot read it", path);
-		goto fail;
-	}
-	if (len > PASSWORD_MAX) {
-		snprintf(err, errlen, "password_file %s: longer than %d bytes",
-		    path, PASSWORD_MAX);
-		goto fail;
-	}
-	if (len > 0 && buf[len - 1] == '\n') {
-		len--;
-		if (len > 0 && buf[len - 1] == '\r')
-			len--;
-	}
-	buf[len] = '\0';
-	if (len == 0 || memchr(buf, '\n', len) || memchr(buf, '\r', len) ||
-	    strlen(buf) != len) {
-		snprintf(err, errlen, "password_file %s: must hold one "
-		    "non-empty line", path);
-		goto fail;
-	}
-	if ((*out = strdup(buf)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	explicit_bzero(buf, sizeof(buf));
-	return 0;
-fail:
-	explicit_bzero(buf, sizeof(buf));
-	return -1;
-}
 
 int
 smtp_conf_new(const struct conf_channel *ch, const struct conf *relay,
@@ -270,8 +215,8 @@ smtp_conf_new(const struct conf_channel *ch, const struct conf *relay,
 		    "together", ch->name);
 		goto fail;
 	}
-	if (pwfile != NULL && read_password(pwfile, &cf->password, err,
-	    errlen) == -1)
+	if (pwfile != NULL && channel_read_secret(pwfile, PASSWORD_MAX,
+	    &cf->password, err, errlen) == -1)
 		goto fail;
 
 	if ((v = conf_channel_get(ch, "from")) == NULL ||
