@@ -68,47 +68,9 @@ struct lgwan_conf {
 	struct mail_charset	 cs;		/* mail.c's hook; arg: this */
 };
 
-/* A growing string; oom is sticky, checked once at the end. */
-struct sbuf {
-	char	*p;
-	size_t	 len;
-	size_t	 cap;
-	int	 oom;
-};
-
-static void
-sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	char *np;
-	size_t cap;
-
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if ((np = realloc(b->p, cap)) == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
 /* Append code point cp as UTF-8. */
 static void
-sb_cp(struct sbuf *b, uint32_t cp)
+sb_cp(struct mail_buf *b, uint32_t cp)
 {
 	char u[4];
 	size_t n;
@@ -132,7 +94,7 @@ sb_cp(struct sbuf *b, uint32_t cp)
 		u[3] = (char)(0x80 | (cp & 0x3f));
 		n = 4;
 	}
-	sb_add(b, u, n);
+	mail_buf_add(b, u, n);
 }
 
 /* The code point of the k-byte valid UTF-8 sequence at s. */
@@ -369,7 +331,7 @@ jis_char(struct lgwan_conf *lc, const char *s, size_t k, unsigned char out[2])
 static int
 jis_cp(struct lgwan_conf *lc, uint32_t cp)
 {
-	struct sbuf b = { 0 };
+	struct mail_buf b = { 0 };
 	unsigned char j[2];
 	int r;
 
@@ -391,13 +353,13 @@ lgwan_normalise(struct lgwan_conf *lc, const char *s, size_t n,
     int *replaced)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	struct sbuf b = { 0 };
+	struct mail_buf b = { 0 };
 	const struct norm *nm;
 	uint32_t cp, last = 0, c;
 	size_t i = 0, k, lastpos = 0;
 	char tmp[16];
 
-	sb_add(&b, "", 0);
+	mail_buf_add(&b, "", 0);
 	while (i < n) {
 		k = ingest_utf8_seq(p + i, n - i);
 		if (k == 0) {
@@ -444,9 +406,9 @@ lgwan_normalise(struct lgwan_conf *lc, const char *s, size_t n,
 			sb_cp(&b, ' ');
 		else if ((nm = bsearch(&cp, norms, sizeof(norms) /
 		    sizeof(norms[0]), sizeof(norms[0]), norm_cmp)) != NULL)
-			sb_str(&b, nm->to);
+			mail_buf_str(&b, nm->to);
 		else if (norm_range(cp, tmp, sizeof(tmp)))
-			sb_str(&b, tmp);
+			mail_buf_str(&b, tmp);
 		else if (jis_cp(lc, cp))
 			sb_cp(&b, cp);
 		else {
@@ -468,7 +430,7 @@ jis_encode(const struct mail_charset *cs, const char *in, size_t n,
 {
 	static const unsigned char geta[2] = { 0x22, 0x2e };
 	struct lgwan_conf *lc = cs->arg;
-	struct sbuf b = { 0 };
+	struct mail_buf b = { 0 };
 	const unsigned char *p;
 	unsigned char j[2];
 	size_t i = 0, k, col = 0, need, len;
@@ -481,12 +443,12 @@ jis_encode(const struct mail_charset *cs, const char *in, size_t n,
 		return -1;
 	p = (const unsigned char *)norm;
 	len = strlen(norm);
-	sb_add(&b, "", 0);
+	mail_buf_add(&b, "", 0);
 	while (i < len) {
 		if (p[i] == '\n') {
 			if (jis)
-				sb_add(&b, "\033(B", 3);
-			sb_add(&b, "\r\n", 2);
+				mail_buf_add(&b, "\033(B", 3);
+			mail_buf_add(&b, "\r\n", 2);
 			jis = 0;
 			col = 0;
 			i++;
@@ -507,32 +469,32 @@ jis_encode(const struct mail_charset *cs, const char *in, size_t n,
 		if (maxline != (size_t)-1 && col > 0 &&
 		    col + need + (r == 2 ? 3 : 0) > maxline) {
 			if (jis)
-				sb_add(&b, "\033(B", 3);
-			sb_add(&b, "\r\n", 2);
+				mail_buf_add(&b, "\033(B", 3);
+			mail_buf_add(&b, "\r\n", 2);
 			jis = 0;
 			col = 0;
 		}
 		if (r == 1) {
 			if (jis) {
-				sb_add(&b, "\033(B", 3);
+				mail_buf_add(&b, "\033(B", 3);
 				col += 3;
 				jis = 0;
 			}
-			sb_add(&b, (const char *)j, 1);
+			mail_buf_add(&b, (const char *)j, 1);
 			col++;
 		} else {
 			if (!jis) {
-				sb_add(&b, "\033$B", 3);
+				mail_buf_add(&b, "\033$B", 3);
 				col += 3;
 				jis = 1;
 			}
-			sb_add(&b, (const char *)j, 2);
+			mail_buf_add(&b, (const char *)j, 2);
 			col += 2;
 		}
 		i += k;
 	}
 	if (jis)
-		sb_add(&b, "\033(B", 3);
+		mail_buf_add(&b, "\033(B", 3);
 	free(norm);
 	if (b.oom) {
 		free(b.p);
@@ -689,12 +651,12 @@ render_cut(struct lgwan_conf *lc, const struct mail_opts *o,
     size_t errlen)
 {
 	struct channel_msg c = *m;
-	struct sbuf b = { 0 };
+	struct mail_buf b = { 0 };
 	char note[256];
 	int rc;
 
-	sb_str(&b, head);
-	sb_add(&b, text, cut);
+	mail_buf_str(&b, head);
+	mail_buf_add(&b, text, cut);
 	if (cut < textlen) {
 		if (lc->en)
 			snprintf(note, sizeof(note), "...\n(The rest of the "
@@ -705,7 +667,7 @@ render_cut(struct lgwan_conf *lc, const struct mail_opts *o,
 			snprintf(note, sizeof(note), "…\n（本文は長さの上限に"
 			    "より省略されました。全文は発信元にお問い合わせ"
 			    "ください。上限: %zu バイト）\n", lc->max_size);
-		sb_str(&b, note);
+		mail_buf_str(&b, note);
 	}
 	if (b.oom) {
 		snprintf(err, errlen, "out of memory");

@@ -39,16 +39,8 @@
 #define EW_MAX_B64	60	/* 75-character words, whole base64 quads */
 #define BODY_CHUNK	57	/* bytes per 76-character base64 line */
 
-/* A growing output buffer; oom is sticky, checked once at the end. */
-struct buf {
-	char	*p;
-	size_t	 len;
-	size_t	 cap;
-	int	 oom;
-};
-
-static void
-buf_add(struct buf *b, const char *s, size_t n)
+void
+mail_buf_add(struct mail_buf *b, const char *s, size_t n)
 {
 	char *np;
 	size_t cap;
@@ -71,18 +63,18 @@ buf_add(struct buf *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
-static void
-buf_str(struct buf *b, const char *s)
+void
+mail_buf_str(struct mail_buf *b, const char *s)
 {
-	buf_add(b, s, strlen(s));
+	mail_buf_add(b, s, strlen(s));
 }
 
 static void
-buf_fmt(struct buf *b, const char *fmt, ...)
+buf_fmt(struct mail_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-buf_fmt(struct buf *b, const char *fmt, ...)
+buf_fmt(struct mail_buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	char *s;
@@ -95,7 +87,7 @@ buf_fmt(struct buf *b, const char *fmt, ...)
 		b->oom = 1;
 		return;
 	}
-	buf_add(b, s, (size_t)n);
+	mail_buf_add(b, s, (size_t)n);
 	free(s);
 }
 
@@ -109,20 +101,20 @@ clean_text(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	size_t n = strlen((const char *)p), i = 0, k;
-	struct buf b = { 0 };
+	struct mail_buf b = { 0 };
 
-	buf_add(&b, "", 0);
+	mail_buf_add(&b, "", 0);
 	while (i < n) {
 		k = ingest_utf8_seq(p + i, n - i);
 		if (k == 0) {
-			buf_add(&b, "?", 1);
+			mail_buf_add(&b, "?", 1);
 			i++;
 		} else if ((k == 1 && (p[i] < 0x20 || p[i] == 0x7f)) ||
 		    (k == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
-			buf_add(&b, " ", 1);
+			mail_buf_add(&b, " ", 1);
 			i += k;
 		} else {
-			buf_add(&b, (const char *)p + i, k);
+			mail_buf_add(&b, (const char *)p + i, k);
 			i += k;
 		}
 	}
@@ -161,9 +153,9 @@ plain_phrase(const char *s)
 
 /* Fold: a line break and one blank; the next line starts at column 1. */
 static void
-fold(struct buf *b, size_t *col)
+fold(struct mail_buf *b, size_t *col)
 {
-	buf_add(b, "\r\n ", 3);
+	mail_buf_add(b, "\r\n ", 3);
 	*col = 1;
 }
 
@@ -177,7 +169,7 @@ fold(struct buf *b, size_t *col)
  * folding adds nothing to the text.
  */
 static void
-enc_words(struct buf *b, const char *s, size_t *col,
+enc_words(struct mail_buf *b, const char *s, size_t *col,
     const struct mail_charset *cs)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -245,8 +237,8 @@ enc_words(struct buf *b, const char *s, size_t *col,
 		} else
 			k = (size_t)EVP_EncodeBlock(out, p + i, (int)take);
 		buf_fmt(b, "=?%s?B?", cname);
-		buf_add(b, (const char *)out, k);
-		buf_str(b, "?=");
+		mail_buf_add(b, (const char *)out, k);
+		mail_buf_str(b, "?=");
 		*col += over + k;
 		i += take;
 		if (i < n)
@@ -257,43 +249,43 @@ enc_words(struct buf *b, const char *s, size_t *col,
 /* "Name: value" for unstructured text (Subject): as it is when it is short
  * printable ASCII, else as encoded-words. */
 static void
-hdr_text(struct buf *b, const char *name, const char *value,
+hdr_text(struct mail_buf *b, const char *name, const char *value,
     const struct mail_charset *cs)
 {
 	size_t col = strlen(name) + 2;
 
-	buf_str(b, name);
-	buf_str(b, ": ");
+	mail_buf_str(b, name);
+	mail_buf_str(b, ": ");
 	if (plain_ascii(value) && col + strlen(value) <= LINE_MAX_HDR)
-		buf_str(b, value);
+		mail_buf_str(b, value);
 	else
 		enc_words(b, value, &col, cs);
-	buf_str(b, "\r\n");
+	mail_buf_str(b, "\r\n");
 }
 
 /* "Name: display <addr>" or "Name: addr"; display is cleaned text. */
 static void
-hdr_mailbox(struct buf *b, const char *name, const char *display,
+hdr_mailbox(struct mail_buf *b, const char *name, const char *display,
     const char *addr, const struct mail_charset *cs)
 {
 	size_t col = strlen(name) + 2;
 
-	buf_str(b, name);
-	buf_str(b, ": ");
+	mail_buf_str(b, name);
+	mail_buf_str(b, ": ");
 	if (*display == '\0') {
-		buf_str(b, addr);
-		buf_str(b, "\r\n");
+		mail_buf_str(b, addr);
+		mail_buf_str(b, "\r\n");
 		return;
 	}
 	if (plain_phrase(display) && col + strlen(display) <= LINE_MAX_HDR) {
-		buf_str(b, display);
+		mail_buf_str(b, display);
 		col += strlen(display);
 	} else
 		enc_words(b, display, &col, cs);
 	if (col + 3 + strlen(addr) > LINE_MAX_HDR)
 		fold(b, &col);
 	else {
-		buf_add(b, " ", 1);
+		mail_buf_add(b, " ", 1);
 		col++;
 	}
 	buf_fmt(b, "<%s>\r\n", addr);
@@ -301,13 +293,13 @@ hdr_mailbox(struct buf *b, const char *name, const char *display,
 
 /* "Name: <id1> <id2> ...", folded between ids. */
 static void
-hdr_ids(struct buf *b, const char *name, const char *ids)
+hdr_ids(struct mail_buf *b, const char *name, const char *ids)
 {
 	size_t col = strlen(name) + 1, n;
 	const char *p = ids, *e;
 
-	buf_str(b, name);
-	buf_str(b, ":");
+	mail_buf_str(b, name);
+	mail_buf_str(b, ":");
 	while (*p != '\0') {
 		while (*p == ' ')
 			p++;
@@ -318,14 +310,14 @@ hdr_ids(struct buf *b, const char *name, const char *ids)
 		if (col > strlen(name) + 1 && col + 1 + n > LINE_MAX_HDR)
 			fold(b, &col);
 		else {
-			buf_add(b, " ", 1);
+			mail_buf_add(b, " ", 1);
 			col++;
 		}
-		buf_add(b, p, n);
+		mail_buf_add(b, p, n);
 		col += n;
 		p += n;
 	}
-	buf_str(b, "\r\n");
+	mail_buf_str(b, "\r\n");
 }
 
 int
@@ -527,21 +519,21 @@ tlp_en(enum queue_tlp t)
 
 /* Subject and body in Japanese: what a utility's duty officer reads. */
 static void
-words_ja(const struct facts *f, struct buf *subj, struct buf *body)
+words_ja(const struct facts *f, struct mail_buf *subj, struct mail_buf *body)
 {
 	const struct channel_msg *m = f->m;
 
 	if (m->drill)
-		buf_str(subj, "【訓練】");
+		mail_buf_str(subj, "【訓練】");
 	if (m->round > 0)
-		buf_str(subj, "【再送】");
+		mail_buf_str(subj, "【再送】");
 	if (m->revision > 1)
-		buf_str(subj, "【更新】");
+		mail_buf_str(subj, "【更新】");
 	buf_fmt(subj, "[TLP:%s] %s [確認コード: %s]", f->tlp, f->subject,
 	    f->code);
 
 	if (m->drill)
-		buf_str(body, "【訓練】これは訓練です。実際の事象ではありません。\n");
+		mail_buf_str(body, "【訓練】これは訓練です。実際の事象ではありません。\n");
 	if (m->round > 0)
 		buf_fmt(body, "【再送】受信確認をまだいただいていないため、"
 		    "再度お送りします（再送 %d 回目）。\n", m->round);
@@ -552,15 +544,15 @@ words_ja(const struct facts *f, struct buf *subj, struct buf *body)
 	if (*f->name != '\0')
 		buf_fmt(body, "%s%s%s 様\n\n", f->org, *f->org ? " " : "",
 		    f->name);
-	buf_str(body, m->body ? m->body : "");
+	mail_buf_str(body, m->body ? m->body : "");
 	if (body->len > 0 && body->p[body->len - 1] != '\n')
-		buf_str(body, "\n");
-	buf_str(body,
+		mail_buf_str(body, "\n");
+	mail_buf_str(body,
 	    "\n"
 	    "────────────────────────────────\n"
 	    "■ 受信確認のお願い\n");
 	buf_fmt(body, "確認コード: %s\n\n", f->code);
-	buf_str(body,
+	mail_buf_str(body,
 	    "この通知を受け取られたら、次のいずれかの方法でお知らせください。\n"
 	    "・このメールに返信する（件名の確認コードは消さずにそのまま"
 	    "送ってください）\n");
@@ -569,27 +561,27 @@ words_ja(const struct facts *f, struct buf *subj, struct buf *body)
 	buf_fmt(body, "通知番号: %s\n", m->alert);
 	buf_fmt(body, "発信元:   %s（%s）\n", f->sender, f->relay);
 	buf_fmt(body, "発信日時: %s\n", f->when);
-	buf_str(body,
+	mail_buf_str(body,
 	    "────────────────────────────────\n"
 	    "このメールへの返信は、受信確認として扱われます。\n");
 }
 
 /* Subject and body in English. */
 static void
-words_en(const struct facts *f, struct buf *subj, struct buf *body)
+words_en(const struct facts *f, struct mail_buf *subj, struct mail_buf *body)
 {
 	const struct channel_msg *m = f->m;
 
 	if (m->drill)
-		buf_str(subj, "[DRILL] ");
+		mail_buf_str(subj, "[DRILL] ");
 	if (m->round > 0)
 		buf_fmt(subj, "[Reminder %d] ", m->round);
 	if (m->revision > 1)
-		buf_str(subj, "[Update] ");
+		mail_buf_str(subj, "[Update] ");
 	buf_fmt(subj, "[TLP:%s] %s [code: %s]", f->tlp, f->subject, f->code);
 
 	if (m->drill)
-		buf_str(body, "[DRILL] This is a drill. No real event has "
+		mail_buf_str(body, "[DRILL] This is a drill. No real event has "
 		    "occurred.\n");
 	if (m->round > 0)
 		buf_fmt(body, "[Reminder %d] We have not yet received your "
@@ -602,15 +594,15 @@ words_en(const struct facts *f, struct buf *subj, struct buf *body)
 	if (*f->name != '\0')
 		buf_fmt(body, "To: %s%s%s\n\n", f->name, *f->org ? ", " : "",
 		    f->org);
-	buf_str(body, m->body ? m->body : "");
+	mail_buf_str(body, m->body ? m->body : "");
 	if (body->len > 0 && body->p[body->len - 1] != '\n')
-		buf_str(body, "\n");
-	buf_str(body,
+		mail_buf_str(body, "\n");
+	mail_buf_str(body,
 	    "\n"
 	    "------------------------------------------------------------\n"
 	    "PLEASE CONFIRM RECEIPT\n");
 	buf_fmt(body, "Confirmation code: %s\n\n", f->code);
-	buf_str(body,
+	mail_buf_str(body,
 	    "Please let us know that you received this alert, either way:\n"
 	    " - reply to this mail, keeping the code in the subject; or\n");
 	buf_fmt(body, " - call or fax us back and quote the code %s.\n\n",
@@ -618,29 +610,29 @@ words_en(const struct facts *f, struct buf *subj, struct buf *body)
 	buf_fmt(body, "Alert:  %s\n", m->alert);
 	buf_fmt(body, "From:   %s (%s)\n", f->sender, f->relay);
 	buf_fmt(body, "Issued: %s\n", f->when);
-	buf_str(body,
+	mail_buf_str(body,
 	    "------------------------------------------------------------\n"
 	    "A reply to this mail counts as your confirmation.\n");
 }
 
 /* The body text (LF line ends) as base64 of its CRLF form, 76 a line. */
 static void
-body_base64(struct buf *out, const char *text, size_t len)
+body_base64(struct mail_buf *out, const char *text, size_t len)
 {
-	struct buf crlf = { 0 };
+	struct mail_buf crlf = { 0 };
 	unsigned char line[BODY_CHUNK / 3 * 4 + 4];
 	size_t i, k;
 	int n;
 
 	for (i = 0; i < len; i++) {
 		if (text[i] == '\r') {
-			buf_add(&crlf, "\r\n", 2);
+			mail_buf_add(&crlf, "\r\n", 2);
 			if (i + 1 < len && text[i + 1] == '\n')
 				i++;
 		} else if (text[i] == '\n')
-			buf_add(&crlf, "\r\n", 2);
+			mail_buf_add(&crlf, "\r\n", 2);
 		else
-			buf_add(&crlf, text + i, 1);
+			mail_buf_add(&crlf, text + i, 1);
 	}
 	if (crlf.oom) {
 		out->oom = 1;
@@ -650,8 +642,8 @@ body_base64(struct buf *out, const char *text, size_t len)
 	for (i = 0; i < crlf.len; i += k) {
 		k = crlf.len - i < BODY_CHUNK ? crlf.len - i : BODY_CHUNK;
 		n = EVP_EncodeBlock(line, (unsigned char *)crlf.p + i, (int)k);
-		buf_add(out, (const char *)line, (size_t)n);
-		buf_add(out, "\r\n", 2);
+		mail_buf_add(out, (const char *)line, (size_t)n);
+		mail_buf_add(out, "\r\n", 2);
 	}
 	free(crlf.p);
 }
@@ -659,30 +651,30 @@ body_base64(struct buf *out, const char *text, size_t len)
 /* The body text (LF line ends) in cs's charset, 7bit, CRLF lines of at
  * most RFC 5322's 998 bytes. */
 static void
-body_7bit(struct buf *out, const char *text, size_t len,
+body_7bit(struct mail_buf *out, const char *text, size_t len,
     const struct mail_charset *cs)
 {
-	struct buf lf = { 0 };
+	struct mail_buf lf = { 0 };
 	char *enc = NULL;
 	size_t enclen = 0;
 
-	buf_add(&lf, "", 0);
+	mail_buf_add(&lf, "", 0);
 	for (size_t i = 0; i < len; i++) {
 		if (text[i] == '\r') {
-			buf_add(&lf, "\n", 1);
+			mail_buf_add(&lf, "\n", 1);
 			if (i + 1 < len && text[i + 1] == '\n')
 				i++;
 		} else
-			buf_add(&lf, text + i, 1);
+			mail_buf_add(&lf, text + i, 1);
 	}
 	if (lf.oom || cs->encode(cs, lf.p, lf.len, 998, &enc, &enclen) == -1) {
 		out->oom = 1;
 		free(lf.p);
 		return;
 	}
-	buf_add(out, enc, enclen);
+	mail_buf_add(out, enc, enclen);
 	if (enclen > 0 && enc[enclen - 1] != '\n')
-		buf_add(out, "\r\n", 2);
+		mail_buf_add(out, "\r\n", 2);
 	free(enc);
 	free(lf.p);
 }
@@ -693,7 +685,7 @@ mail_render(const struct mail_opts *o, const struct channel_msg *m,
 {
 	char from_name[256], from_addr[256], rt_name[256], rt_addr[256];
 	char date[64], code[CODE_LEN + 1];
-	struct buf h = { 0 }, subj = { 0 }, body = { 0 };
+	struct mail_buf h = { 0 }, subj = { 0 }, body = { 0 };
 	struct facts f;
 	char *subject = NULL, *name = NULL, *org = NULL, *sender = NULL;
 	char *fname = NULL, *rtname = NULL;
@@ -781,15 +773,15 @@ mail_render(const struct mail_opts *o, const struct channel_msg *m,
 		    "Content-Type: text/plain; charset=%s\r\n"
 		    "Content-Transfer-Encoding: 7bit\r\n", o->charset->name);
 	else
-		buf_str(&h, "MIME-Version: 1.0\r\n"
+		mail_buf_str(&h, "MIME-Version: 1.0\r\n"
 		    "Content-Type: text/plain; charset=UTF-8\r\n"
 		    "Content-Transfer-Encoding: base64\r\n");
-	buf_str(&h, "Auto-Submitted: auto-generated\r\n"
+	mail_buf_str(&h, "Auto-Submitted: auto-generated\r\n"
 	    "X-Auto-Response-Suppress: OOF, AutoReply\r\n");
 	buf_fmt(&h, "X-Dengon-Alert: %s\r\n", m->alert);
 	buf_fmt(&h, "X-Dengon-Delivery: %lld\r\n", (long long)m->delivery);
 	buf_fmt(&h, "X-Dengon-TLP: %s\r\n", f.tlp);
-	buf_str(&h, "\r\n");
+	mail_buf_str(&h, "\r\n");
 	if (o->charset != NULL)
 		body_7bit(&h, body.p, body.len, o->charset);
 	else

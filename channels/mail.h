@@ -80,4 +80,16 @@ int	mail_split_mailbox(const char *s, char *name, size_t namelen,
  */
 int	mail_address_ok(const char *addr, const char **why);
 
+/* A growing string for renderings; oom is sticky, checked once at the
+ * end.  p is allocated (the caller frees it) and always NUL-terminated. */
+struct mail_buf {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+	int	 oom;
+};
+
+void mail_buf_add(struct mail_buf *b, const char *s, size_t n);
+void mail_buf_str(struct mail_buf *b, const char *s);
+
 #endif /* DENGON_MAIL_H */
