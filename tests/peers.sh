@@ -324,6 +324,40 @@ peer_dovecot_log() {
 	echo "$(_peer_dovecot_dir "${1:-}")/dovecot.log"
 }
 
+# peer_postfix_master FILE [SERVICE...] - the master.cf of a throwaway
+# Postfix instance (tests and bench/): its internal services, no chroot,
+# preceded by the SERVICE lines given (e.g. an smtpd listener).
+peer_postfix_master() {
+	local f=$1
+	shift
+	{
+		[ $# -gt 0 ] && printf '%s\n' "$@"
+		cat <<'CF'
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+lmtp      unix  -       -       n       -       -       lmtp
+virtual   unix  -       n       n       -       -       virtual
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+CF
+	} >"$f"
+}
+
 # peer_postfix DIR LMTPPORT BOUNCEPORT - a throwaway Postfix instance (configuration
 # in DIR/conf, queue in DIR/queue, log DIR/maillog), as root, that accepts
 # mail by SMTP on a free loopback port (echoed) and really delivers it, so
@@ -374,30 +408,8 @@ smtp_tls_security_level = none
 smtpd_tls_security_level = none
 biff = no
 CF
-	cat >"$dir/conf/master.cf" <<CF
-127.0.0.1:$port inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-lmtp      unix  -       -       n       -       -       lmtp
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-CF
+	peer_postfix_master "$dir/conf/master.cf" \
+	    "127.0.0.1:$port inet n - n - - smtpd"
 	t_cleanup_add "postfix -c '$dir/conf' stop; sleep 0.5; postfix -c '$dir/conf' abort"
 	{ postfix -c "$dir/conf" check && postfix -c "$dir/conf" start; } \
 	    >"$dir/start.log" 2>&1 || { cat "$dir/start.log" >&2; return 1; }

@@ -15,6 +15,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/unit/mailtest.h"
+
 #include <iconv.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,40 +143,6 @@ b64dec(const char *in, size_t n, unsigned char *out)
 	return (size_t)r;
 }
 
-/* The unfolded value of header name (allocated), or NULL. */
-static char *
-header(const char *msg, const char *name)
-{
-	size_t nl = strlen(name);
-	const char *p = msg, *e;
-	char *v, *q;
-
-	for (;;) {
-		if (strncmp(p, "\r\n", 2) == 0)
-			return NULL;
-		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':')
-			break;
-		if ((p = strstr(p, "\r\n")) == NULL)
-			return NULL;
-		p += 2;
-	}
-	p += nl + 1;
-	while (*p == ' ')
-		p++;
-	for (e = p; !(e[0] == '\r' && e[1] == '\n' && e[2] != ' ' &&
-	    e[2] != '\t'); e++)
-		;
-	v = q = malloc((size_t)(e - p) + 1);
-	assert_non_null(v);
-	while (p < e) {
-		if (p[0] == '\r' && p[1] == '\n')
-			p += 2;
-		else
-			*q++ = *p++;
-	}
-	*q = '\0';
-	return v;
-}
 
 /* "=?ISO-2022-JP?B?...?=" words decoded, each one on its own (each must
  * end in ASCII: iconv fails on a word that does not); allocated. */

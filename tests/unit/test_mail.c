@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/unit/mailtest.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,41 +128,6 @@ b64dec(const char *in, size_t n, unsigned char *out)
 	return (size_t)r;
 }
 
-/* The value of header name, unfolded (CRLF + blank removed); NULL if
- * absent.  Allocated. */
-static char *
-header(const char *msg, const char *name)
-{
-	size_t nl = strlen(name);
-	const char *p = msg, *e;
-	char *v, *q;
-
-	for (;;) {
-		if (strncmp(p, "\r\n", 2) == 0)
-			return NULL;	/* end of the header */
-		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':')
-			break;
-		if ((p = strstr(p, "\r\n")) == NULL)
-			return NULL;
-		p += 2;
-	}
-	p += nl + 1;
-	while (*p == ' ')
-		p++;
-	for (e = p; !(e[0] == '\r' && e[1] == '\n' && e[2] != ' ' &&
-	    e[2] != '\t'); e++)
-		;
-	v = q = malloc((size_t)(e - p) + 1);
-	assert_non_null(v);
-	while (p < e) {
-		if (p[0] == '\r' && p[1] == '\n')
-			p += 2;
-		else
-			*q++ = *p++;
-	}
-	*q = '\0';
-	return v;
-}
 
 /*
  * Decode RFC 2047 "=?UTF-8?B?...?=" words in an unfolded value; blanks
