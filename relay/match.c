@@ -317,9 +317,10 @@ match_inbound(struct queue *q, const struct conf *c, const char *inbox,
     const struct inbox_msg *m, queue_plan_fn plan, void *arg, char *desc,
     size_t desclen)
 {
-	char iid[256], codes[MATCH_MAX_CODES][CODE_LEN + 1];
+	/* candidates of the Subject [0] and of the text [1] */
+	char iid[256], codes[2][MATCH_MAX_CODES][CODE_LEN + 1];
 	char alert[41], recipient[65], token[33], why[256];
-	int formatted[MATCH_MAX_CODES], n, rc;
+	int formatted[2][MATCH_MAX_CODES], n[2], rc;
 	int64_t bad = 0;
 	const char *from = m->from ? m->from : "unknown sender";
 
@@ -351,11 +352,11 @@ match_inbound(struct queue *q, const struct conf *c, const char *inbox,
 	}
 	/* M1: a code, in the Subject first, then in the text */
 	for (int pass = 0; pass < 2; pass++) {
-		n = match_codes(pass == 0 ? m->subject : m->text, codes,
-		    formatted, MATCH_MAX_CODES);
-		for (int i = 0; i < n; i++) {
-			if (queue_code_find(q, codes[i], alert, recipient) !=
-			    QUEUE_OK)
+		n[pass] = match_codes(pass == 0 ? m->subject : m->text,
+		    codes[pass], formatted[pass], MATCH_MAX_CODES);
+		for (int i = 0; i < n[pass]; i++) {
+			if (queue_code_find(q, codes[pass][i], alert,
+			    recipient) != QUEUE_OK)
 				continue;
 			return confirm_from(q, inbox, iid, m, alert, recipient,
 			    pass == 0 ? "reply: code in the subject" :
@@ -374,15 +375,14 @@ match_inbound(struct queue *q, const struct conf *c, const char *inbox,
 	}
 	/* M3: a formatted code that matches nothing is a wrong code */
 	for (int pass = 0; pass < 2; pass++) {
-		n = match_codes(pass == 0 ? m->subject : m->text, codes,
-		    formatted, MATCH_MAX_CODES);
-		for (int i = 0; i < n; i++) {
-			if (!formatted[i])
+		for (int i = 0; i < n[pass]; i++) {
+			if (!formatted[pass][i])
 				continue;
 			snprintf(why, sizeof(why), "code %.4s-%.4s by mail from "
-			    "%s matches no delivery", codes[i], codes[i] + 4,
-			    from);
-			if (queue_bad_code(q, from, codes[i], why) != QUEUE_OK) {
+			    "%s matches no delivery", codes[pass][i],
+			    codes[pass][i] + 4, from);
+			if (queue_bad_code(q, from, codes[pass][i], why) !=
+			    QUEUE_OK) {
 				snprintf(desc, desclen, "%s", queue_errmsg(q));
 				return 0;
 			}
