@@ -24,7 +24,7 @@ SANITIZE   ?=
 # Every library the project builds against (issue: core).  Programs link
 # only what they use; `make` checks that all of them are present.
 PKGS      := sqlite3 libesmtp-1.0 libetpan libserialport libssl libcrypto inih cmocka
-CORE_PKGS := sqlite3 libssl libcrypto inih
+CORE_PKGS := sqlite3 libssl libcrypto inih libserialport
 
 ifneq ($(SANITIZE),)
 BUILD     ?= build-san
@@ -109,7 +109,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 tests: all $(UNIT_TESTS)
 
 # Test tools: small programs the integration tests drive directly.
-TOOLS      := $(BUILD)/tools/smtp_send $(BUILD)/tools/inbox_dump
+TOOLS      := $(BUILD)/tools/smtp_send $(BUILD)/tools/inbox_dump $(BUILD)/tools/sms_pdu
 $(BUILD)/tools/%: tests/tools/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PROG_LIBS)

@@ -16,6 +16,7 @@
 static const struct channel_driver *drivers[] = {
 	&channel_smtp,
 	&channel_lgwan,
+	&channel_sms,
 };
 
 const struct channel_driver *

@@ -210,5 +210,6 @@ const struct channel_driver *channel_driver_find(const char *type);
 /* The drivers (each in its own file). */
 extern const struct channel_driver channel_smtp;
 extern const struct channel_driver channel_lgwan;	/* channels/lgwan.c */
+extern const struct channel_driver channel_sms;		/* channels/sms.c */
 
 #endif /* DENGON_CHANNEL_H */

@@ -14,13 +14,16 @@ set -eu
 # package starts nothing here), openssl (the test CA and certificates).
 # IMAP/POP3 peers: a throwaway Dovecot (imapd, pop3d, and lmtpd, through
 # which swaks delivers replies; started by the tests, never as a service).
+# SMS: gammu (drives the modem emulator as an independent client) and
+# python3-gammu (decodes every PDU dengon produces: a decoder we did not write).
 PACKAGES="build-essential pkg-config
   libsqlite3-dev libesmtp-dev libetpan-dev libserialport-dev libssl-dev
   libinih-dev libcmocka-dev
   sqlite3 python3 util-linux ca-certificates strace
   clang libclang-rt-14-dev
   python3-aiosmtpd postfix openssl
-  dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks"
+  dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks
+  gammu python3-gammu"
 
 missing=""
 for p in $PACKAGES; do

@@ -252,6 +252,21 @@ static const char *const queue_sql[ST_COUNT] = {
 	[ST_INBOUND_ADD] =
 	    "INSERT OR IGNORE INTO inbound(inbox, message_id, kind, result, at) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_SMS_PART_ADD] =
+	    "INSERT OR REPLACE INTO sms_part(attempt, device, number, seq, "
+	    "total, mr, sent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	/* the newest part with that reference on that modem, the one to
+	 * that number first (a report may write the number nationally) */
+	[ST_SMS_PART_FIND] =
+	    "SELECT attempt, seq, total FROM sms_part WHERE device = ?1 AND "
+	    "mr = ?2 AND sent >= ?4 ORDER BY number = ?3 DESC, sent DESC "
+	    "LIMIT 1",
+	[ST_SMS_PART_SET] =
+	    "UPDATE sms_part SET status = ?3, reported = ?4 "
+	    "WHERE attempt = ?1 AND seq = ?2",
+	[ST_SMS_PART_COUNT] =
+	    "SELECT count(*) FROM sms_part WHERE attempt = ?1 AND "
+	    "status IS NOT NULL AND status < 32",
 	[ST_ATT_DSN] =
 	    "UPDATE attempt SET evidence = coalesce(evidence || '; ', '') || ?2 "
 	    "WHERE id = ?1",

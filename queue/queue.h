@@ -585,6 +585,22 @@ int queue_dsn(struct queue *q, int64_t attempt, const char *action,
 int queue_mdn(struct queue *q, const char *token, const char *disposition,
     const char *inbox, const char *inbound, int *already);
 
+/* ---- SMS parts and their status reports (queue_inbound.c) -------------- */
+
+/* Part seq/total of attempt went out on device with message reference mr. */
+int queue_sms_part_add(struct queue *q, int64_t attempt, const char *device,
+    const char *number, int seq, int total, int mr, int64_t now);
+/*
+ * A status report from device for reference mr (to number): record TP-ST
+ * st on the part it names - the newest sent with that reference in the
+ * last 7 days - and tell which: *attempt, *seq, *total, and *delivered,
+ * the parts of that attempt now reported delivered (TP-ST < 0x20).
+ * QUEUE_NOTFOUND if no part matches.
+ */
+int queue_sms_report(struct queue *q, const char *device, int mr,
+    const char *number, int st, int64_t now, int64_t *attempt, int *seq,
+    int *total, int *delivered);
+
 /* ---- channel health (queue_work.c) ------------------------------------- */
 
 struct queue_health {

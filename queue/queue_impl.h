@@ -17,7 +17,7 @@
 #include "queue/queue.h"
 
 /* The schema version this program writes (queue_schema.c). */
-#define QUEUE_SCHEMA_VERSION	3
+#define QUEUE_SCHEMA_VERSION	4
 
 enum queue_stmt {
 	ST_BEGIN,
@@ -87,6 +87,10 @@ enum queue_stmt {
 	ST_BADCODE_COUNT,
 	ST_INBOUND_SEEN,
 	ST_INBOUND_ADD,
+	ST_SMS_PART_ADD,
+	ST_SMS_PART_FIND,
+	ST_SMS_PART_SET,
+	ST_SMS_PART_COUNT,
 	ST_ATT_DSN,
 	ST_ATT_PERM,
 	ST_DLV_DISPLAYED,

@@ -345,3 +345,73 @@ fail:
 	queue_tx_rollback(q);
 	return rc;
 }
+
+int
+queue_sms_part_add(struct queue *q, int64_t attempt, const char *device,
+    const char *number, int seq, int total, int mr, int64_t now)
+{
+	sqlite3_stmt *s = queue_st(q, ST_SMS_PART_ADD);
+
+	BIND_INT(s, 1, attempt);
+	BIND_TEXT(s, 2, device);
+	BIND_TEXT(s, 3, number);
+	BIND_INT(s, 4, seq);
+	BIND_INT(s, 5, total);
+	BIND_INT(s, 6, mr);
+	BIND_INT(s, 7, now);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return queue_db_fail(q, "recording an SMS part");
+	queue_done(s);
+	return QUEUE_OK;
+}
+
+int
+queue_sms_report(struct queue *q, const char *device, int mr,
+    const char *number, int st, int64_t now, int64_t *attempt, int *seq,
+    int *total, int *delivered)
+{
+	static const char what[] = "recording an SMS status report";
+	sqlite3_stmt *s;
+	int rc;
+
+	if (queue_tx_begin(q, what) != QUEUE_OK)
+		return QUEUE_ERR;
+	s = queue_st(q, ST_SMS_PART_FIND);
+	BIND_TEXT(s, 1, device);
+	BIND_INT(s, 2, mr);
+	BIND_TEXT(s, 3, number);
+	BIND_INT(s, 4, now - 7 * 24 * 3600 * 1000LL);
+	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+		queue_done(s);
+		rc = rc == SQLITE_DONE ? queue_fail(q, QUEUE_NOTFOUND,
+		    "no SMS part with reference %d on %s", mr, device) :
+		    queue_db_fail(q, what);
+		goto fail;
+	}
+	*attempt = COL_INT(s, 0);
+	*seq = (int)COL_INT(s, 1);
+	*total = (int)COL_INT(s, 2);
+	queue_done(s);
+	s = queue_st(q, ST_SMS_PART_SET);
+	BIND_INT(s, 1, *attempt);
+	BIND_INT(s, 2, *seq);
+	BIND_INT(s, 3, st);
+	BIND_INT(s, 4, now);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		rc = queue_db_fail(q, what);
+		goto fail;
+	}
+	queue_done(s);
+	s = queue_st(q, ST_SMS_PART_COUNT);
+	BIND_INT(s, 1, *attempt);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		rc = queue_db_fail(q, what);
+		goto fail;
+	}
+	*delivered = (int)COL_INT(s, 0);
+	queue_done(s);
+	return queue_tx_commit(q, what);
+fail:
+	queue_tx_rollback(q);
+	return rc;
+}

@@ -237,10 +237,29 @@ static const char schema_v3[] =
 	"  DEFAULT 0 CHECK (foreign_sender IN (0, 1));"
 	"ALTER TABLE delivery ADD COLUMN displayed INTEGER;";
 
+/* Version 4: SMS parts as sent, so that a status report (which names only
+ * the modem's message reference) finds its attempt, and a message counts
+ * as delivered when every part is. */
+static const char schema_v4[] =
+	"CREATE TABLE sms_part ("
+	"  attempt  INTEGER NOT NULL REFERENCES attempt(id),"
+	"  device   TEXT NOT NULL,"
+	"  number   TEXT NOT NULL,"
+	"  seq      INTEGER NOT NULL CHECK (seq >= 1),"
+	"  total    INTEGER NOT NULL CHECK (total >= seq),"
+	"  mr       INTEGER NOT NULL CHECK (mr BETWEEN 0 AND 255),"
+	"  sent     INTEGER NOT NULL,"
+	"  status   INTEGER,"		/* TP-ST of the last report, NULL: none */
+	"  reported INTEGER,"
+	"  PRIMARY KEY (attempt, seq)"
+	");"
+	"CREATE INDEX sms_part_mr ON sms_part(device, mr, sent);";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
+	schema_v4,
 };
 
 /* The triggers queue_check_invariants() requires (Q1, Q5, Q6). */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channels/serial.h"
 #include "relay/cli.h"
 #include "relay/relay.h"
 
@@ -512,20 +513,100 @@ channel_row(struct cli *cli, struct json *j, const char *name,
 	return 0;
 }
 
+/* `dengon channels --ports`: the serial ports libserialport finds. */
+static int
+list_ports(struct json *j)
+{
+	struct serial_port_info *v;
+	size_t n;
+	char err[256];
+
+	if (serial_ports(&v, &n, err, sizeof(err)) == -1) {
+		cli_errx("%s", err);
+		return EXIT_RUNTIME;
+	}
+	if (j != NULL) {
+		json_init(j, stdout);
+		json_object_begin(j);
+		json_key(j, "ports");
+		json_array_begin(j);
+	} else if (n == 0)
+		printf("no serial ports found (a modem on a serial server is "
+		    "configured as tcp:HOST:PORT)\n");
+	else
+		printf("%-24s %-10s %-9s %s\n", "PORT", "TRANSPORT", "USB ID",
+		    "DESCRIPTION");
+	for (size_t i = 0; i < n; i++) {
+		char usb[16] = "-";
+
+		if (v[i].usb_vid || v[i].usb_pid)
+			snprintf(usb, sizeof(usb), "%04x:%04x",
+			    (unsigned)v[i].usb_vid & 0xffff,
+			    (unsigned)v[i].usb_pid & 0xffff);
+		if (j == NULL) {
+			printf("%-24s %-10s %-9s %s\n", v[i].name,
+			    v[i].transport, usb, v[i].description);
+			continue;
+		}
+		json_object_begin(j);
+		json_key(j, "name"); json_string(j, v[i].name);
+		json_key(j, "transport"); json_string(j, v[i].transport);
+		json_key(j, "usb_id"); json_string(j, v[i].usb_vid ||
+		    v[i].usb_pid ? usb : NULL);
+		json_key(j, "description"); json_string(j, v[i].description);
+		json_object_end(j);
+	}
+	if (j != NULL) {
+		json_array_end(j);
+		json_object_end(j);
+		json_end(j);
+	}
+	free(v);
+	return 0;
+}
+
+/* The modem rows of sms channel ch: one per device ("CHANNEL@DEVICE"). */
+static int
+modem_rows(struct cli *cli, struct json *jp, const struct conf_channel *ch)
+{
+	const char *v = conf_channel_get(ch, "devices");
+	char *dup, *save = NULL, *t, name[256];
+	int rc = 0;
+
+	if (v == NULL || (dup = strdup(v)) == NULL)
+		return 0;
+	for (t = strtok_r(dup, ",", &save); t != NULL && rc == 0;
+	    t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ' || *t == '\t')
+			t++;
+		t[strcspn(t, " \t")] = '\0';
+		snprintf(name, sizeof(name), "%s@%s", ch->name, t);
+		rc = channel_row(cli, jp, name, "modem", -1);
+	}
+	free(dup);
+	return rc;
+}
+
 int
 cli_channels(struct cli *cli, int argc, char **argv)
 {
 	struct queue_backlog b[64];
 	struct json j, *jp = NULL;
 	char name[96];
-	int n, rc;
+	int n, rc, ports = 0;
 
-	if (argc == 2 && strcmp(argv[1], "--json") == 0)
-		jp = &j;
-	else if (argc != 1) {
-		cli_errx("usage: dengon channels [--json]");
-		return EXIT_USAGE;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			jp = &j;
+		else if (strcmp(argv[i], "--ports") == 0)
+			ports = 1;
+		else {
+			cli_errx("usage: dengon channels [--json] [--ports]");
+			return EXIT_USAGE;
+		}
 	}
+	if (ports)
+		return list_ports(jp);
 	if ((rc = cli_open_queue(cli)) != 0)
 		return rc;
 	if ((n = queue_backlog(cli->queue, cli->conf, b, 64)) < 0)
@@ -560,6 +641,15 @@ cli_channels(struct cli *cli, int argc, char **argv)
 		    -1) == -1)
 			return cli_queue_exit(cli, QUEUE_ERR);
 	}
+	if (jp != NULL) {
+		json_array_end(jp);
+		json_key(jp, "modems");
+		json_array_begin(jp);
+	}
+	for (size_t i = 0; i < cli->conf->nchannels; i++)
+		if (strcmp(cli->conf->channels[i].type, "sms") == 0 &&
+		    modem_rows(cli, jp, &cli->conf->channels[i]) == -1)
+			return cli_queue_exit(cli, QUEUE_ERR);
 	if (jp != NULL) {
 		json_array_end(jp);
 		json_object_end(jp);

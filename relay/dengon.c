@@ -885,8 +885,8 @@ static const struct {
 	    "--by OPERATOR [--note T]" },
 	{ "status", cli_status, "[ALERT] [--watch] [--json] [--show-codes]" },
 	{ "queue", cli_queue, "[--json]" },
-	{ "channels", cli_channels, "[--json]: each channel's health and "
-	    "backlog" },
+	{ "channels", cli_channels, "[--json] [--ports]: each channel's health "
+	    "and backlog; --ports: the serial ports found" },
 	{ "render", cmd_render, "ALERT --recipient ID --channel NAME "
 	    "[-o FILE]" },
 	{ "backup", cmd_backup, "FILE" },

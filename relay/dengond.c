@@ -37,7 +37,10 @@
 #include <unistd.h>
 
 #include "channels/channel.h"
+#include "channels/sms.h"
+#include "channels/sms_at.h"
 #include "relay/match.h"
+#include "relay/modem.h"
 #include "relay/relay.h"
 #include "relay/sched.h"
 #include "relay/worker.h"
@@ -80,6 +83,11 @@ struct daemon {
 	size_t			 nworkers;
 	struct inbox_proc	*inboxes;
 	size_t			 ninboxes;
+	struct modem_proc	*modems;	/* one per device of each sms
+						   channel; retired ones (no
+						   longer configured) stay until
+						   their child has ended */
+	size_t			 nmodems;
 	int			 lock_fd;
 	int			 listen_fd;
 	int			 clients[MAX_CLIENTS];
@@ -134,11 +142,28 @@ signals_init(struct daemon *d)
 /* ---- channels ------------------------------------------------------------- */
 
 static int
+chan_is_sms(const struct chan *c)
+{
+	return strcmp(c->cc->type, "sms") == 0;
+}
+
+/* Usable: configured, and for sms at least one modem up. */
+static int
 chan_usable(const struct conf_channel *cc)
 {
-	for (size_t i = 0; i < D->nchans; i++)
-		if (D->chans[i].cc == cc)
-			return D->chans[i].state != NULL;
+	for (size_t i = 0; i < D->nchans; i++) {
+		if (D->chans[i].cc != cc)
+			continue;
+		if (D->chans[i].state == NULL)
+			return 0;
+		if (!chan_is_sms(&D->chans[i]))
+			return 1;
+		for (size_t k = 0; k < D->nmodems; k++)
+			if (D->modems[k].up && strcmp(D->modems[k].channel,
+			    cc->name) == 0)
+				return 1;
+		return 0;
+	}
 	return 0;
 }
 
@@ -449,6 +474,162 @@ inboxes_running(const struct daemon *d)
 	return n;
 }
 
+/* ---- modems ------------------------------------------------------------------ */
+
+static int
+chan_usable_name(struct daemon *d, const char *name)
+{
+	struct chan *c = chan_find(d, name);
+
+	return c != NULL && chan_usable(c->cc);
+}
+
+/* Build the modem list of the sms channels; children already running keep
+ * their entry (and are told to renew, by the caller).  An entry whose
+ * device is no longer configured is kept, retired, until its child ends. */
+static void
+modems_configure(struct daemon *d)
+{
+	struct modem_proc *old = d->modems, *v = NULL;
+	size_t nold = d->nmodems, n = 0;
+
+	for (size_t i = 0; i < d->nchans; i++) {
+		struct chan *c = &d->chans[i];
+
+		if (!chan_is_sms(c) || c->state == NULL)
+			continue;
+		for (size_t k = 0; k < sms_ndevices(c->state); k++) {
+			struct modem_proc *p, *w = realloc(v, (n + 1) *
+			    sizeof(*w));
+
+			if (w == NULL)
+				break;
+			v = w;
+			p = &v[n++];
+			memset(p, 0, sizeof(*p));
+			p->fd = -1;
+			snprintf(p->channel, sizeof(p->channel), "%s",
+			    c->cc->name);
+			snprintf(p->device, sizeof(p->device), "%s",
+			    sms_device(c->state, k));
+			p->index = k;
+			for (size_t j = 0; j < nold; j++)
+				if (old[j].pid != 0 && strcmp(old[j].channel,
+				    p->channel) == 0 && strcmp(old[j].device,
+				    p->device) == 0) {
+					*p = old[j];
+					p->index = k;
+					p->fatal = 0;
+					old[j].pid = 0;
+				}
+		}
+	}
+	/* retired: still running, no longer configured */
+	for (size_t j = 0; j < nold; j++) {
+		struct modem_proc *w;
+
+		if (old[j].pid == 0 || (w = realloc(v, (n + 1) *
+		    sizeof(*w))) == NULL)
+			continue;
+		v = w;
+		v[n] = old[j];
+		v[n].fatal = 1;		/* never restarted */
+		v[n].index = (size_t)-1;
+		kill(v[n].pid, SIGTERM);
+		n++;
+	}
+	free(old);
+	d->modems = v;
+	d->nmodems = n;
+}
+
+/* The descriptors a child must close: the parent's sockets, and the
+ * parent's ends of the modem children's socketpairs. */
+#define CLOSE_MAX	(4 + MAX_CLIENTS + 64)
+static size_t
+close_list(const struct daemon *d, int *fds)
+{
+	size_t n = 0;
+
+	fds[n++] = d->listen_fd;
+	fds[n++] = d->inotify_fd;
+	fds[n++] = d->lock_fd;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (d->clients[i] >= 0)
+			fds[n++] = d->clients[i];
+	for (size_t i = 0; i < d->nmodems && n < CLOSE_MAX; i++)
+		if (d->modems[i].fd >= 0)
+			fds[n++] = d->modems[i].fd;
+	return n;
+}
+
+static void
+modems_start(struct daemon *d, int64_t now)
+{
+	int close_fds[CLOSE_MAX];
+
+	for (size_t i = 0; i < d->nmodems; i++) {
+		struct modem_proc *p = &d->modems[i];
+		struct chan *c = chan_find(d, p->channel);
+		struct modem_env env = { .conf = d->conf, .plan = plan_outcome,
+		    .plan_arg = d, .close_fds = close_fds };
+
+		if (p->pid != 0 || p->fatal || now < p->next_start ||
+		    d->draining || c == NULL || c->state == NULL)
+			continue;
+		env.drv = c->drv;
+		env.state = c->state;
+		env.nclose = close_list(d, close_fds);
+		if (modem_start(p, &env) == -1) {
+			log_errx("sms %s@%s: fork: %s", p->channel, p->device,
+			    strerror(errno));
+			p->next_start = now + sched_backoff(d->conf,
+			    ++p->failures);
+		} else
+			log_info("sms %s@%s: modem process %ld started",
+			    p->channel, p->device, (long)p->pid);
+	}
+}
+
+/* A child ended: if it was a modem's, fail its message and restart it
+ * with backoff (unless it said retrying cannot help). */
+static void
+modem_exited(struct daemon *d, pid_t pid, int status)
+{
+	int64_t now = queue_now();
+
+	for (size_t i = 0; i < d->nmodems; i++) {
+		struct modem_proc *p = &d->modems[i];
+
+		if (p->pid != pid)
+			continue;
+		modem_ended(p, status, on_result, d);
+		if (!chan_usable_name(d, p->channel))
+			queue_health_report(d->q, p->channel, 0, p->status[0] ?
+			    p->status : "every modem is down", now);
+		if (now - p->started > 60000)
+			p->failures = 0;
+		p->failures++;
+		p->next_start = now + sched_backoff(d->conf, p->failures);
+		if (!d->draining)
+			log_warnx("sms %s@%s: modem process %ld ended (%s)%s",
+			    p->channel, p->device, (long)pid, p->status[0] ?
+			    p->status : "no reason given", p->fatal ?
+			    ": not restarted until the configuration is "
+			    "reloaded" : "");
+	}
+}
+
+static size_t
+modems_running(const struct daemon *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nmodems; i++)
+		n += d->modems[i].pid != 0;
+	return n;
+}
+
 /* ---- workers ---------------------------------------------------------------- */
 
 static void
@@ -459,6 +640,7 @@ workers_reap(struct daemon *d)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		inbox_exited(d, pid, status);
+		modem_exited(d, pid, status);
 		for (size_t i = 0; i < d->nworkers; i++) {
 			if (d->workers[i].pid != pid)
 				continue;
@@ -502,6 +684,17 @@ workers_collect(struct daemon *d)
 static void
 workers_deadlines(struct daemon *d, int64_t now)
 {
+	for (size_t i = 0; i < d->nmodems; i++) {
+		struct modem_proc *p = &d->modems[i];
+
+		if (p->pid != 0 && p->attempt != 0 && now >= p->deadline) {
+			log_warnx("sms %s@%s: no outcome for attempt %lld in "
+			    "time: killing the modem process", p->channel,
+			    p->device, (long long)p->attempt);
+			kill(p->pid, SIGKILL);
+			p->deadline = INT64_MAX;
+		}
+	}
 	for (size_t i = 0; i < d->nworkers; i++) {
 		struct worker *w = &d->workers[i];
 
@@ -683,6 +876,97 @@ pass_free(struct pass *p)
 	free(p->p);
 }
 
+/* The channel_msg of message i of the pass (strings borrowed from p). */
+static void
+pass_msg(const struct pass *p, size_t i, int64_t attempt,
+    struct channel_msg *b)
+{
+	const struct pmsg *m = &p->m[i];
+
+	memset(b, 0, sizeof(*b));
+	b->attempt = attempt;
+	b->delivery = m->delivery;
+	b->alert = m->alert;
+	b->revision = m->revision;
+	b->recipient = m->recipient;
+	b->name = m->name;
+	b->org = m->org;
+	b->address = m->address;
+	b->code = m->code;
+	b->subject = p->t[m->text].subject;
+	b->body = p->t[m->text].body;
+	b->tlp = m->tlp;
+	b->drill = m->drill;
+	b->created = m->created;
+	b->expires = m->expires;
+	b->round = m->round;
+	b->message_id = m->message_id;
+	b->references = m->references[0] ? m->references : NULL;
+}
+
+/* An outcome decided here, without a child (no process, a bad number). */
+static void
+result_now(struct daemon *d, int64_t attempt, enum channel_outcome o,
+    const char *error)
+{
+	struct channel_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.attempt = attempt;
+	r.outcome = o;
+	snprintf(r.error, sizeof(r.error), "%s", error);
+	on_result(&r, d);
+}
+
+/* Hand the claimed SMS of channel c to its idle modems, one each.  The
+ * parts are encoded here (pure), so a number that can never be sent is a
+ * permfail without touching a modem. */
+static void
+pass_start_sms(struct pass *p, struct chan *c, struct queue_claim *cl)
+{
+	struct daemon *d = p->d;
+	struct sms_part *parts = calloc(SMS_MAX_PARTS, sizeof(*parts));
+	size_t next = 0;
+
+	for (size_t i = 0; i < p->nm; i++) {
+		struct channel_msg b;
+		struct modem_proc *mp = NULL;
+		char err[256], *text = NULL;
+		int n;
+
+		if (p->m[i].chan != c || cl[i].attempt == 0)
+			continue;
+		pass_msg(p, i, cl[i].attempt, &b);
+		for (; next < d->nmodems && mp == NULL; next++)
+			if (d->modems[next].up && d->modems[next].attempt == 0 &&
+			    d->modems[next].fd >= 0 && strcmp(d->modems[next].
+			    channel, c->cc->name) == 0)
+				mp = &d->modems[next];
+		if (mp == NULL || parts == NULL) {
+			result_now(d, b.attempt, CHANNEL_TEMPFAIL, "no modem "
+			    "free to send it");
+			continue;
+		}
+		if ((n = sms_encode_msg(c->state, &b, parts, &text, err,
+		    sizeof(err))) < 0) {
+			next--;		/* the modem stays free */
+			result_now(d, b.attempt, CHANNEL_PERMFAIL, err);
+			continue;
+		}
+		free(text);
+		if (modem_send(mp, &b, parts, n, queue_now() + 30000 +
+		    (int64_t)n * (AT_CMGS_TIMEOUT_MS + 10000)) == -1) {
+			result_now(d, b.attempt, CHANNEL_TEMPFAIL, "cannot hand "
+			    "the message to the modem process");
+			continue;
+		}
+		log_info("sms %s@%s: attempt %lld: %d part%s to %s",
+		    mp->channel, mp->device, (long long)b.attempt, n,
+		    n == 1 ? "" : "s", b.address);
+	}
+	free(parts);
+}
+
 /* Start workers for the claimed messages of channel c. */
 static void
 pass_start(struct pass *p, struct chan *c, struct queue_claim *cl)
@@ -691,42 +975,18 @@ pass_start(struct pass *p, struct chan *c, struct queue_claim *cl)
 	struct channel_msg *batch;
 	size_t max = c->drv->max_batch > 0 ? (size_t)c->drv->max_batch : 1;
 	size_t n = 0;
-	int close_fds[MAX_CLIENTS + 4];
-	size_t nclose = 0;
+	int close_fds[CLOSE_MAX];
+	size_t nclose = close_list(d, close_fds);
 
-	close_fds[nclose++] = d->listen_fd;
-	close_fds[nclose++] = d->inotify_fd;
-	close_fds[nclose++] = d->lock_fd;
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		if (d->clients[i] >= 0)
-			close_fds[nclose++] = d->clients[i];
+	if (chan_is_sms(c)) {
+		pass_start_sms(p, c, cl);
+		return;
+	}
 	if ((batch = calloc(max, sizeof(*batch))) == NULL)
 		return;
 	for (size_t i = 0; i <= p->nm; i++) {
-		if (i < p->nm && p->m[i].chan == c && cl[i].attempt != 0) {
-			struct pmsg *m = &p->m[i];
-			struct channel_msg *b = &batch[n++];
-
-			memset(b, 0, sizeof(*b));
-			b->attempt = cl[i].attempt;
-			b->delivery = m->delivery;
-			b->alert = m->alert;
-			b->revision = m->revision;
-			b->recipient = m->recipient;
-			b->name = m->name;
-			b->org = m->org;
-			b->address = m->address;
-			b->code = m->code;
-			b->subject = p->t[m->text].subject;
-			b->body = p->t[m->text].body;
-			b->tlp = m->tlp;
-			b->drill = m->drill;
-			b->created = m->created;
-			b->expires = m->expires;
-			b->round = m->round;
-			b->message_id = m->message_id;
-			b->references = m->references[0] ? m->references : NULL;
-		}
+		if (i < p->nm && p->m[i].chan == c && cl[i].attempt != 0)
+			pass_msg(p, i, cl[i].attempt, &batch[n++]);
 		if (n == 0 || (n < max && i < p->nm))
 			continue;
 		/* A full batch, or the last one: one session. */
@@ -751,16 +1011,9 @@ pass_start(struct pass *p, struct chan *c, struct queue_claim *cl)
 		/* No process: these attempts fail now, and are retried. */
 		log_errx("channel %s: cannot start a session: %s", c->cc->name,
 		    strerror(errno));
-		for (size_t k = 0; k < n; k++) {
-			struct channel_result r;
-
-			memset(&r, 0, sizeof(r));
-			r.attempt = batch[k].attempt;
-			r.outcome = CHANNEL_TEMPFAIL;
-			snprintf(r.error, sizeof(r.error), "cannot start a "
-			    "session process: %s", strerror(errno));
-			on_result(&r, d);
-		}
+		for (size_t k = 0; k < n; k++)
+			result_now(d, batch[k].attempt, CHANNEL_TEMPFAIL,
+			    "cannot start a session process");
 		n = 0;
 	}
 	free(batch);
@@ -781,7 +1034,12 @@ dispatch(struct daemon *d)
 		struct chan *c = &d->chans[i];
 
 		c->room = 0;
-		if (c->state != NULL && c->running < c->concurrency)
+		if (c->state != NULL && chan_is_sms(c)) {
+			for (size_t k = 0; k < d->nmodems; k++)
+				c->room += d->modems[k].up &&
+				    d->modems[k].attempt == 0 &&
+				    strcmp(d->modems[k].channel, c->cc->name) == 0;
+		} else if (c->state != NULL && c->running < c->concurrency)
 			c->room = (size_t)(c->concurrency - c->running) *
 			    (size_t)(c->drv->max_batch > 0 ? c->drv->max_batch : 1);
 		any |= c->room > 0;
@@ -1030,10 +1288,15 @@ reload(struct daemon *d)
 	conf_free(oldconf);
 	relay_set_timezone(c->timezone);
 	chans_configure(d);
-	/* readers run on the configuration they were forked with: renew */
+	modems_configure(d);
+	/* readers and modems run on the configuration they were forked
+	 * with: renew (a modem finishes the message it is sending first) */
 	for (size_t i = 0; i < d->ninboxes; i++)
 		if (d->inboxes[i].pid != 0)
 			kill(d->inboxes[i].pid, SIGTERM);
+	for (size_t i = 0; i < d->nmodems; i++)
+		if (d->modems[i].pid != 0)
+			kill(d->modems[i].pid, SIGTERM);
 	log_info("reloaded %s", d->conf_path);
 }
 
@@ -1062,10 +1325,14 @@ signals_read(struct daemon *d)
 					log_info("stopping: waiting for %zu "
 					    "sessions in flight", d->nworkers);
 				d->draining = 1;
-				/* readers commit per message: stop them now */
+				/* readers commit per message: stop them now;
+				 * a modem ends after its message in flight */
 				for (size_t k = 0; k < d->ninboxes; k++)
 					if (d->inboxes[k].pid != 0)
 						kill(d->inboxes[k].pid, SIGTERM);
+				for (size_t k = 0; k < d->nmodems; k++)
+					if (d->modems[k].pid != 0)
+						kill(d->modems[k].pid, SIGTERM);
 				break;
 			case SIGHUP:
 				reload(d);
@@ -1081,7 +1348,7 @@ signals_read(struct daemon *d)
 static int
 run(struct daemon *d)
 {
-	struct pollfd pfd[4 + MAX_CLIENTS + 64];
+	struct pollfd pfd[4 + MAX_CLIENTS + 128];
 	int64_t now, when, timeout;
 	size_t np, nw;
 
@@ -1092,10 +1359,11 @@ run(struct daemon *d)
 		workers_collect(d);
 		outcomes_flush(d);
 		if (d->draining && d->nworkers == 0 && d->nout == 0 &&
-		    inboxes_running(d) == 0)
+		    inboxes_running(d) == 0 && modems_running(d) == 0)
 			return 0;
 		if (!d->draining) {
 			inboxes_start(d, now);
+			modems_start(d, now);
 			if (now - d->last_spool >= spool_every(d))
 				spool_run(d);
 			dispatch(d);
@@ -1124,6 +1392,16 @@ run(struct daemon *d)
 			    t < timeout)
 				timeout = t < 0 ? 0 : t;
 		}
+		for (size_t i = 0; i < d->nmodems && !d->draining; i++) {
+			int64_t t = d->modems[i].next_start - queue_now();
+
+			if (d->modems[i].pid == 0 && !d->modems[i].fatal &&
+			    t < timeout)
+				timeout = t < 0 ? 0 : t;
+			t = d->modems[i].deadline - queue_now();
+			if (d->modems[i].attempt != 0 && t < timeout)
+				timeout = t < 0 ? 0 : t;
+		}
 		if (d->nout > 0 && timeout > 1000)
 			timeout = 1000;		/* retry a failed commit */
 		np = 0;
@@ -1138,6 +1416,10 @@ run(struct daemon *d)
 		for (size_t i = 0; i < d->nworkers && np < sizeof(pfd) /
 		    sizeof(pfd[0]); i++)
 			pfd[np++] = (struct pollfd){ .fd = d->workers[i].fd,
+			    .events = POLLIN };
+		for (size_t i = 0; i < d->nmodems && np < sizeof(pfd) /
+		    sizeof(pfd[0]); i++)
+			pfd[np++] = (struct pollfd){ .fd = d->modems[i].fd,
 			    .events = POLLIN };
 		if (poll(pfd, np, (int)timeout) == -1 && errno != EINTR) {
 			log_errx("poll: %s", strerror(errno));
@@ -1163,6 +1445,9 @@ run(struct daemon *d)
 			for (size_t k = 0; k < d->nworkers; k++)
 				if (d->workers[k].fd == pfd[i].fd)
 					worker_read(&d->workers[k], on_result, d);
+			for (size_t k = 0; k < d->nmodems; k++)
+				if (d->modems[k].fd == pfd[i].fd)
+					modem_read(&d->modems[k], on_result, d);
 		}
 	}
 }
@@ -1236,6 +1521,7 @@ main(int argc, char **argv)
 		    "they are retried (their messages keep their Message-IDs)",
 		    (long long)n);
 	chans_configure(&d);
+	modems_configure(&d);
 	inboxes_configure(&d, NULL, 0);
 	if (listen_open(&d) == -1)
 		goto out;
@@ -1250,6 +1536,7 @@ out:
 	chans_release(&d);
 	inboxes_release(&d);
 	free(d.workers);
+	free(d.modems);
 	free(d.out);
 	code_keyring_free(&d.kr);
 	queue_close(d.q);

@@ -185,33 +185,33 @@ evidence_of(const struct inbox_msg *m)
 	return e;
 }
 
-/* Confirm (alert, recipient) from message m; 1 committed, 0 failure. */
+/* Confirm (alert, recipient) from an inbound message (via mail or sms, from
+ * origin, with its raw evidence); 1 committed, 0 failure. */
 static int
-confirm_from(struct queue *q, const char *inbox, const char *iid,
-    const struct inbox_msg *m, const char *alert, const char *recipient,
-    const char *how, char *desc, size_t desclen)
+confirm_via(struct queue *q, const char *inbox, const char *iid,
+    const char *via, const char *origin, const char *evidence,
+    const char *alert, const char *recipient, const char *how, char *desc,
+    size_t desclen)
 {
 	struct queue_confirm cf;
 	struct queue_confirm_result res;
-	char *ev = evidence_of(m);
 	int rc;
 
 	memset(&cf, 0, sizeof(cf));
 	cf.alert = alert;
 	cf.recipient = recipient;
-	cf.via = "mail";
-	cf.origin = m->from;
+	cf.via = via;
+	cf.origin = origin;
 	cf.note = how;
-	cf.evidence = ev;
+	cf.evidence = evidence;
 	cf.inbox = inbox;
 	cf.inbound = iid;
 	rc = queue_confirm(q, &cf, &res);
-	free(ev);
 	if (rc == QUEUE_OK) {
-		snprintf(desc, desclen, "%s %s %s by mail from %s (%s)%s%s",
+		snprintf(desc, desclen, "%s %s %s by %s from %s (%s)%s%s",
 		    alert, recipient, res.already ? "already processed" :
-		    res.duplicate ? "confirmed again" : "confirmed",
-		    m->from ? m->from : "?", how,
+		    res.duplicate ? "confirmed again" : "confirmed", via,
+		    origin ? origin : "?", how,
 		    res.foreign ? ", not the recipient's address" : "",
 		    res.late ? ", late" : "");
 		return 1;
@@ -223,6 +223,20 @@ confirm_from(struct queue *q, const char *inbox, const char *iid,
 	}
 	snprintf(desc, desclen, "%s", queue_errmsg(q));
 	return 0;
+}
+
+/* Confirm (alert, recipient) from mail message m. */
+static int
+confirm_from(struct queue *q, const char *inbox, const char *iid,
+    const struct inbox_msg *m, const char *alert, const char *recipient,
+    const char *how, char *desc, size_t desclen)
+{
+	char *ev = evidence_of(m);
+	int rc = confirm_via(q, inbox, iid, "mail", m->from, ev, alert,
+	    recipient, how, desc, desclen);
+
+	free(ev);
+	return rc;
 }
 
 /* Record that a message proved nothing; 1 committed, 0 failure. */
@@ -392,4 +406,55 @@ match_inbound(struct queue *q, const struct conf *c, const char *inbox,
 	}
 	return ignore(q, inbox, iid, "other", "no confirmation code and not a "
 	    "reply to one of our messages", desc, desclen);
+}
+
+int
+match_sms(struct queue *q, const struct conf *c, const char *inbox,
+    const char *from, const char *text, const char *key, const char *raw,
+    char *desc, size_t desclen)
+{
+	char codes[MATCH_MAX_CODES][CODE_LEN + 1], alert[41], recipient[65];
+	char why[256];
+	int formatted[MATCH_MAX_CODES], n, rc;
+	int64_t bad = 0;
+
+	if ((rc = queue_inbound_seen(q, inbox, key)) != 0) {
+		snprintf(desc, desclen, rc == 1 ? "already processed" : "%s",
+		    queue_errmsg(q));
+		return rc == 1;
+	}
+	/* M3 */
+	if (queue_bad_code_count(q, from, queue_now() - 3600 * 1000LL,
+	    &bad) != QUEUE_OK) {
+		snprintf(desc, desclen, "%s", queue_errmsg(q));
+		return 0;
+	}
+	if (bad >= MATCH_MAX_BAD) {
+		log_warnx("%s: %s sent %lld wrong codes in the last hour: "
+		    "ignored", inbox, from, (long long)bad);
+		return ignore(q, inbox, key, "throttled", "too many wrong codes "
+		    "from this number", desc, desclen);
+	}
+	/* M1: the code in the text */
+	n = match_codes(text, codes, formatted, MATCH_MAX_CODES);
+	for (int i = 0; i < n; i++)
+		if (queue_code_find(q, codes[i], alert, recipient) == QUEUE_OK)
+			return confirm_via(q, inbox, key, "sms", from, raw, alert,
+			    recipient, "SMS reply: code in the text", desc,
+			    desclen);
+	/* M3: a code that matches nothing */
+	for (int i = 0; i < n; i++) {
+		if (!formatted[i])
+			continue;	/* any 8-letter word would count */
+		snprintf(why, sizeof(why), "code %.4s-%.4s by SMS from %s "
+		    "matches no delivery", codes[i], codes[i] + 4, from);
+		if (queue_bad_code(q, from, codes[i], why) != QUEUE_OK) {
+			snprintf(desc, desclen, "%s", queue_errmsg(q));
+			return 0;
+		}
+		return ignore(q, inbox, key, "reply", why, desc, desclen);
+	}
+	(void)c;
+	return ignore(q, inbox, key, "other", "no confirmation code in the "
+	    "text", desc, desclen);
 }

@@ -56,4 +56,15 @@ int match_inbound(struct queue *q, const struct conf *c, const char *inbox,
     const struct inbox_msg *m, queue_plan_fn plan, void *arg, char *desc,
     size_t desclen);
 
+/*
+ * Process one inbound SMS (reassembled) read from a modem of inbox
+ * ("sms:DEVICE"): from is the sender in E.164, key identifies the message
+ * (it is processed once), raw is kept as evidence.  M1 (a code in the
+ * text confirms; from another number it is accepted and marked) and M3
+ * (wrong codes, throttled per number) apply.  Returns as match_inbound().
+ */
+int match_sms(struct queue *q, const struct conf *c, const char *inbox,
+    const char *from, const char *text, const char *key, const char *raw,
+    char *desc, size_t desclen);
+
 #endif /* DENGON_MATCH_H */

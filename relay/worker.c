@@ -40,9 +40,8 @@ write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Child: frame one payload and write it to the parent. */
-static void
-child_frame(int fd, const unsigned char *payload, size_t len)
+int
+frame_write(int fd, const unsigned char *payload, size_t len)
 {
 	unsigned char hdr[4];
 
@@ -50,17 +49,48 @@ child_frame(int fd, const unsigned char *payload, size_t len)
 	hdr[1] = (unsigned char)(len >> 16);
 	hdr[2] = (unsigned char)(len >> 8);
 	hdr[3] = (unsigned char)len;
-	if (write_all(fd, hdr, 4) == -1 || write_all(fd, payload, len) == -1)
+	return write_all(fd, hdr, 4) == -1 || write_all(fd, payload, len) == -1 ?
+	    -1 : 0;
+}
+
+int
+frame_next(unsigned char *buf, size_t *blen, size_t max,
+    const unsigned char **payload, size_t *len)
+{
+	size_t n;
+
+	if (*blen < 4)
+		return 0;
+	n = ((size_t)buf[0] << 24) | ((size_t)buf[1] << 16) |
+	    ((size_t)buf[2] << 8) | buf[3];
+	if (n > max)
+		return -1;
+	if (*blen < 4 + n)
+		return 0;
+	*payload = buf + 4;
+	*len = n;
+	return 1;
+}
+
+void
+frame_consume(unsigned char *buf, size_t *blen, size_t len)
+{
+	memmove(buf, buf + 4 + len, *blen - 4 - len);
+	*blen -= 4 + len;
+}
+
+/* Child: frame one payload and write it to the parent. */
+static void
+child_frame(int fd, const unsigned char *payload, size_t len)
+{
+	if (frame_write(fd, payload, len) == -1)
 		_exit(3);	/* the parent is gone: nothing to report to */
 }
 
-/* Child: report() callback of the driver. */
-static void
-child_report(const struct channel_result *r, void *arg)
+size_t
+result_encode(const struct channel_result *r, unsigned char *p)
 {
-	unsigned char p[WORKER_FRAME_MAX];
 	size_t len = 0, el, rl;
-	int fd = *(int *)arg;
 	uint64_t a = (uint64_t)r->attempt;
 
 	el = strnlen(r->evidence, sizeof(r->evidence) - 1);
@@ -75,7 +105,39 @@ child_report(const struct channel_result *r, void *arg)
 	memcpy(p + len, r->error, rl);
 	len += rl;
 	p[len++] = '\0';
-	child_frame(fd, p, len);
+	return len;
+}
+
+int
+result_decode(const unsigned char *p, size_t len, struct channel_result *r)
+{
+	const unsigned char *e, *end = p + len;
+	uint64_t a = 0;
+
+	if (len < 12 || p[0] != 'R' || p[9] > CHANNEL_PERMFAIL)
+		return -1;
+	memset(r, 0, sizeof(*r));
+	for (int i = 1; i <= 8; i++)
+		a = (a << 8) | p[i];
+	r->attempt = (int64_t)a;
+	r->outcome = (enum channel_outcome)p[9];
+	p += 10;
+	if ((e = memchr(p, '\0', (size_t)(end - p))) == NULL)
+		return -1;
+	snprintf(r->evidence, sizeof(r->evidence), "%s", (const char *)p);
+	p = e + 1;
+	if (p < end && memchr(p, '\0', (size_t)(end - p)) != NULL)
+		snprintf(r->error, sizeof(r->error), "%s", (const char *)p);
+	return 0;
+}
+
+/* Child: report() callback of the driver. */
+static void
+child_report(const struct channel_result *r, void *arg)
+{
+	unsigned char p[WORKER_FRAME_MAX];
+
+	child_frame(*(int *)arg, p, result_encode(r, p));
 }
 
 int
@@ -152,8 +214,6 @@ worker_payload(struct worker *w, const unsigned char *p, size_t len,
     channel_report_fn report, void *arg)
 {
 	struct channel_result r;
-	const unsigned char *e, *end = p + len;
-	uint64_t a = 0;
 
 	if (len >= 1 && p[0] == 'E') {
 		size_t n = len - 1 < sizeof(w->error) - 1 ? len - 1 :
@@ -163,23 +223,11 @@ worker_payload(struct worker *w, const unsigned char *p, size_t len,
 		w->error[n] = '\0';
 		return;
 	}
-	if (len < 12 || p[0] != 'R' || p[9] > CHANNEL_PERMFAIL) {
+	if (result_decode(p, len, &r) == -1) {
 		log_warnx("worker %ld (%s): malformed frame ignored",
 		    (long)w->pid, w->channel);
 		return;
 	}
-	memset(&r, 0, sizeof(r));
-	for (int i = 1; i <= 8; i++)
-		a = (a << 8) | p[i];
-	r.attempt = (int64_t)a;
-	r.outcome = (enum channel_outcome)p[9];
-	p += 10;
-	if ((e = memchr(p, '\0', (size_t)(end - p))) == NULL)
-		return;
-	snprintf(r.evidence, sizeof(r.evidence), "%s", (const char *)p);
-	p = e + 1;
-	if (p < end && memchr(p, '\0', (size_t)(end - p)) != NULL)
-		snprintf(r.error, sizeof(r.error), "%s", (const char *)p);
 	/* Only the worker's own attempts, each once. */
 	for (size_t i = 0; i < w->n; i++) {
 		if (w->attempts[i] != r.attempt || w->reported[i])
@@ -210,25 +258,23 @@ worker_read(struct worker *w, channel_report_fn report, void *arg)
 		}
 		w->blen += (size_t)n;
 		for (;;) {
+			const unsigned char *payload;
 			size_t len;
+			int rc = frame_next(w->buf, &w->blen, WORKER_FRAME_MAX,
+			    &payload, &len);
 
-			if (w->blen < 4)
+			if (rc == 0)
 				break;
-			len = ((size_t)w->buf[0] << 24) | ((size_t)w->buf[1] << 16) |
-			    ((size_t)w->buf[2] << 8) | w->buf[3];
-			if (len > WORKER_FRAME_MAX) {
-				log_errx("worker %ld (%s): frame of %zu bytes: "
-				    "killing it", (long)w->pid, w->channel, len);
+			if (rc == -1) {
+				log_errx("worker %ld (%s): oversized frame: "
+				    "killing it", (long)w->pid, w->channel);
 				kill(w->pid, SIGKILL);
 				close(w->fd);
 				w->fd = -1;
 				return 1;
 			}
-			if (w->blen < 4 + len)
-				break;
-			worker_payload(w, w->buf + 4, len, report, arg);
-			memmove(w->buf, w->buf + 4 + len, w->blen - 4 - len);
-			w->blen -= 4 + len;
+			worker_payload(w, payload, len, report, arg);
+			frame_consume(w->buf, &w->blen, len);
 		}
 	}
 }

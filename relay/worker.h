@@ -65,4 +65,20 @@ void worker_finish(struct worker *w, channel_report_fn report, void *arg);
 /* Free what worker_start() allocated (not w itself). */
 void worker_free(struct worker *w);
 
+/* ---- frames, shared with the modem children (modem.c) ---- */
+
+/* Write one frame (blocking): 0, or -1 when the other end has gone. */
+int frame_write(int fd, const unsigned char *payload, size_t len);
+/* The first complete frame in buf[0..*blen): 1 with payload/len (remove
+ * it with frame_consume() once used), 0 if incomplete, -1 if it announces
+ * more than max bytes. */
+int frame_next(unsigned char *buf, size_t *blen, size_t max,
+    const unsigned char **payload, size_t *len);
+void frame_consume(unsigned char *buf, size_t *blen, size_t len);
+/* An 'R' payload for r into p (WORKER_FRAME_MAX bytes): its length. */
+size_t result_encode(const struct channel_result *r, unsigned char *p);
+/* Parse an 'R' payload: 0, or -1 if malformed. */
+int result_decode(const unsigned char *p, size_t len,
+    struct channel_result *r);
+
 #endif /* DENGON_WORKER_H */
