@@ -2,12 +2,14 @@
 # demo.sh - run dengon on a local demo configuration under ./var/demo.
 #
 # Creates a configuration with only local peers (an SMTP server on
-# loopback that stores what it receives, and a throwaway Dovecot holding
-# the replies mailbox), imports a small directory with Japanese names,
-# accepts a sample alert while the daemon is still down, starts dengond,
-# shows the alert being relayed by mail live, shows one message as a
-# recipient receives it, lets a recipient confirm by replying to it (the
-# reply goes into Dovecot, dengond reads it over IMAP), records
+# loopback that stores what it receives, a throwaway Dovecot holding the
+# replies mailbox, and the test suite's GSM modem emulator on a pty),
+# imports a small directory with Japanese names, accepts a sample alert
+# while the daemon is still down, starts dengond, shows the alert being
+# relayed by mail and SMS live, shows one mail and one SMS as recipients
+# receive them, lets one recipient confirm by replying to the SMS with its
+# code (the modem hands the reply to dengond) and another by replying to
+# the mail (the reply goes into Dovecot, dengond reads it over IMAP), records
 # confirmations the way a duty officer would after a phone call, and shuts
 # everything down cleanly.
 # Everything it writes stays under ./var/demo; running it again starts
@@ -41,6 +43,10 @@ t_cleanup_add() { cleanups+=("$*"); }
 . "$top/tests/peers.sh"
 printf 'demo-imap-password\n' >"$D/imap.pass"
 read -r IMAP _ _ _ LMTP < <(peer_dovecot replies "$D/imap.pass")
+
+# A GSM modem: the test suite's emulator (tests/modem/gsmemu.py) on a pty,
+# speaking AT in PDU mode, with status reports and replies.
+modem=$(readlink -f "$(peer_modem modem)")
 
 # A local SMTP server that stores every message in a Maildir.
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -82,6 +88,11 @@ tls            = none                  # a loopback test server: no TLS
 from           = 関東総合通信局 防災連絡 <alerts@bureau.example.jp>
 reply_to       = replies@bureau.example.jp
 
+[channel sms]
+type           = sms
+devices        = $modem            # the emulated modem's pty
+max_parts      = 3
+
 [inbox replies]                        # where replies, DSNs and read receipts arrive
 type           = imap
 host           = 127.0.0.1
@@ -93,7 +104,7 @@ password_file  = imap.pass
 poll           = 2s
 
 [policy standard]
-steps          = mail
+steps          = mail+sms              # mail and SMS at once
 repeat         = 1h
 expire         = 24h
 CONF
@@ -115,7 +126,7 @@ echo "alert id: $id"
 say "dengon status $id (nothing sent yet)"
 dg status "$id" --show-codes
 
-say "dengond starts (log: $D/dengond.log) and relays the alert by mail"
+say "dengond starts (log: $D/dengond.log) and relays the alert by mail and SMS"
 "$bin/dengond" -c "$D/dengon.conf" -d >"$D/dengond.log" 2>&1 &
 dpid=$!
 pids+=($dpid)
@@ -136,6 +147,40 @@ for h in ("From", "To", "Subject", "Message-ID", "X-Dengon-Alert"):
 print()
 print(m.get_content())
 PYEOF
+
+say "the SMS the first SMS recipient received (decoded by python3-gammu in the modem)"
+for i in $(seq 50); do
+	[ "$(/usr/bin/python3 tests/modem/smslog.py messages "$D/peers/modem.jsonl" | wc -l)" -ge 5 ] && break
+	sleep 0.2
+done
+/usr/bin/python3 tests/modem/smslog.py messages "$D/peers/modem.jsonl" |
+    /usr/bin/python3 -c '
+import json, sys
+ms = [json.loads(l) for l in sys.stdin]
+print("%d messages sent by SMS" % len(ms))
+m = ms[0]
+print("To: %s (%d parts, %s)" % (m["number"], m["parts"], m["coding"]))
+print()
+print(m["text"])'
+
+say "a recipient replies to the SMS with its code (into the modem)"
+sms_id=$(dg status "$id" --json --show-codes | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+x = [x for x in d["deliveries"] if x["recipient"] == "wt-002"][0]
+print(x["code"])')
+echo "From: +819000000005  Text: 了解しました。$sms_id"
+peer_modem_ctl modem "{\"cmd\":\"deliver\",\"from\":\"+819000000005\",\"text\":\"了解しました。$sms_id\"}" >/dev/null
+for i in $(seq 50); do
+	dg status "$id" --json | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+c = [x for x in d["deliveries"] if x["confirmed_via"] == "sms"]
+for x in c:
+    print("  confirmed by SMS reply: %s (from %s)" % (x["recipient"], x["confirmed_from"]))
+sys.exit(0 if c else 1)' && break
+	sleep 0.3
+done
 
 say "a recipient replies to the mail (swaks, into the replies mailbox)"
 /usr/bin/python3 - "$D/mail" >"$D/reply.txt" <<'PYEOF'
@@ -183,5 +228,6 @@ kill -TERM "$dpid"
 wait "$dpid" && echo "dengond exited cleanly"
 echo
 echo "The demo's files are in $D (configuration, queue, key, spool, the"
-echo "received mail in $D/mail/new, the replies mailbox under $D/peers/,"
+echo "received mail in $D/mail/new, the replies mailbox and the modem's log"
+echo "(modem.jsonl: every PDU, decoded) under $D/peers/,"
 echo "dengond's log)."

@@ -54,6 +54,18 @@
 #                                   messages in MAILBOX (INBOX, dengon-done ...)
 #                                   not marked deleted
 #   peer_dovecot_log [IMAP]         the path of that Dovecot's log
+#   peer_modem NAME [OPTIONS...]    the GSM modem emulator (tests/modem/
+#                                   gsmemu.py, gsmemu options) on a pty:
+#                                   echoes its link $T/peers/NAME.tty;
+#                                   control socket $T/peers/NAME.ctl, event
+#                                   log $T/peers/NAME.jsonl
+#   peer_modem_tcp NAME [OPTIONS...] the same on a free TCP port (echoed)
+#   peer_modem_ctl NAME JSON        one control command; prints the reply,
+#                                   fails unless it says "ok": true
+#   peer_modem_count NAME EVENT [KEY=VALUE...]
+#                                   events in the emulator's log (smslog.py)
+#   peer_modem_messages NAME        the messages sent through it, parts
+#                                   reassembled, one JSON line each
 
 PEER_LIFETIME=${PEER_LIFETIME:-600}
 PEER_PY=${PEER_PY:-/usr/bin/python3}
@@ -415,4 +427,77 @@ CF
 	    >"$dir/start.log" 2>&1 || { cat "$dir/start.log" >&2; return 1; }
 	peer_wait_port "$port" || return 1
 	echo "$port"
+}
+
+# ---- the GSM modem emulator (tests/modem/gsmemu.py) ----------------------
+
+# _peer_modem_start NAME ARGS... - run gsmemu.py for NAME with its files
+# under $T/peers and ARGS (--pty LINK or --tcp PORT, then the caller's
+# options).  Starting a NAME again (a modem back after vanishing) reuses
+# its link and control socket; its log goes on, a "start" event between.
+_peer_modem_start() {
+	local name=$1 d=$T/peers
+	shift
+	: "${T:?peers.sh: call t_setup first}"
+	mkdir -p "$d"
+	rm -f "$d/$name.tty" "$d/$name.ctl"
+	_peer_start "$name" "$PEER_PY" "$TESTS_DIR/modem/gsmemu.py" \
+	    --control "$d/$name.ctl" --log "$d/$name.jsonl" \
+	    --lifetime "$PEER_LIFETIME" "$@"
+}
+
+# _peer_modem_up NAME [LINK] - wait until the control socket (and the
+# link) exist; the emulator's output is shown if it never comes up.
+_peer_modem_up() {
+	local d=$T/peers tries=100
+	while [ "$tries" -gt 0 ]; do
+		if [ -S "$d/$1.ctl" ] && { [ -z "${2:-}" ] || [ -L "$2" ]; }; then
+			return 0
+		fi
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	echo "# peers.sh: the modem emulator $1 did not start" >&2
+	sed 's/^/# /' "$d/$1.log" >&2
+	return 1
+}
+
+peer_modem() {
+	local name=$1 link=$T/peers/$1.tty
+	shift
+	_peer_modem_start "$name" --pty "$link" "$@"
+	_peer_modem_up "$name" "$link" || return 1
+	echo "$link"
+}
+
+peer_modem_tcp() {
+	local name=$1 port
+	shift
+	port=$(peer_free_port) || return 1
+	_peer_modem_start "$name" --tcp "$port" "$@"
+	_peer_modem_up "$name" && peer_wait_port "$port" || return 1
+	echo "$port"
+}
+
+peer_modem_ctl() {
+	"$PEER_PY" - "$T/peers/$1.ctl" "$2" <<'PYEOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+reply = s.makefile(encoding="utf-8").readline().strip()
+print(reply)
+sys.exit(0 if json.loads(reply or "{}").get("ok") is True else 1)
+PYEOF
+}
+
+peer_modem_count() {
+	local name=$1
+	shift
+	"$PEER_PY" "$TESTS_DIR/modem/smslog.py" count "$T/peers/$name.jsonl" "$@"
+}
+
+peer_modem_messages() {
+	"$PEER_PY" "$TESTS_DIR/modem/smslog.py" messages "$T/peers/$1.jsonl"
 }
