@@ -56,7 +56,7 @@
 	    "a.tlp, a.drill, r.revision, r.subject, r.body, " \
 	    "(SELECT group_concat(t.channel) FROM attempt t WHERE " \
 	    " t.delivery = d.id AND t.round = d.round AND t.step = d.step " \
-	    " AND t.outcome = 'ok'), " \
+	    " AND t.revision = r.revision AND t.outcome = 'ok'), " \
 	    "(SELECT group_concat(t.channel) FROM attempt t WHERE " \
 	    " t.delivery = d.id AND t.outcome = 'permfail'), " \
 	    "(SELECT count(*) FROM attempt t WHERE t.delivery = d.id " \
@@ -252,6 +252,23 @@ static const char *const queue_sql[ST_COUNT] = {
 	[ST_INBOUND_ADD] =
 	    "INSERT OR IGNORE INTO inbound(inbox, message_id, kind, result, at) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_REV_CURRENT] =
+	    "SELECT revision, subject FROM alert_revision WHERE alert = ?1 "
+	    "ORDER BY revision DESC LIMIT 1",
+	/* an update: a delivery already reached gets the new revision on
+	 * the channels of the step that reached it, now; one not reached
+	 * yet gets it when its time comes */
+	[ST_DLV_REARM] =
+	    "UPDATE delivery SET step = (SELECT max(t.step) FROM attempt t "
+	    "WHERE t.delivery = delivery.id AND t.round = delivery.round AND "
+	    "t.outcome = 'ok'), tries = 0, next_action = ?2, updated = ?2 "
+	    "WHERE alert = ?1 AND state IN ('sent', 'delivered') AND EXISTS "
+	    "(SELECT 1 FROM attempt t WHERE t.delivery = delivery.id AND "
+	    "t.round = delivery.round AND t.outcome = 'ok')",
+	[ST_DLV_CANCEL] =
+	    "UPDATE delivery SET state = 'cancelled', next_action = NULL, "
+	    "updated = ?2 WHERE alert = ?1 AND state IN ('pending', 'sent', "
+	    "'delivered')",
 	[ST_SMS_PART_ADD] =
 	    "INSERT OR REPLACE INTO sms_part(attempt, device, number, seq, "
 	    "total, mr, sent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -585,6 +585,24 @@ int queue_dsn(struct queue *q, int64_t attempt, const char *action,
 int queue_mdn(struct queue *q, const char *token, const char *disposition,
     const char *inbox, const char *inbound, int *already);
 
+/* ---- revising and cancelling (queue_revise.c) -------------------------- */
+
+/*
+ * A new revision of alert (subject NULL: the current one's), accepted at
+ * now by actor: deliveries already reached get it at once on the channels
+ * of the step that reached them; the others when their step comes.  Final
+ * deliveries are left alone.  *revision gets its number, *rearmed the
+ * deliveries sent again now.  QUEUE_NOTFOUND for an unknown alert.
+ */
+int queue_alert_update(struct queue *q, const char *alert,
+    const char *subject, const char *body, const char *actor, int64_t now,
+    int *revision, int64_t *rearmed);
+/* Cancel alert: every delivery not yet final becomes cancelled (pending
+ * attempts stop; outcomes still in flight change nothing).  *n gets how
+ * many.  QUEUE_NOTFOUND for an unknown alert. */
+int queue_alert_cancel(struct queue *q, const char *alert, const char *reason,
+    const char *actor, int64_t now, int64_t *n);
+
 /* ---- SMS parts and their status reports (queue_inbound.c) -------------- */
 
 /* Part seq/total of attempt went out on device with message reference mr. */

@@ -594,6 +594,110 @@ out:
 	return rc;
 }
 
+/* ---- update and cancel ------------------------------------------------------- */
+
+/* dengon update ALERT [--subject S] --body-file F */
+static int
+cmd_update(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "subject", required_argument, NULL, 's' },
+		{ "body-file", required_argument, NULL, 'b' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *subject = NULL, *body_file = NULL, *alert;
+	char err[256], actor[128], *body = NULL;
+	int64_t rearmed = 0;
+	int ch, rc, rev = 0;
+
+	optind = 0;
+	while ((ch = cli_getopt(argc, argv, "s:b:", opts)) != -1) {
+		switch (ch) {
+		case 's':
+			subject = optarg;
+			break;
+		case 'b':
+			body_file = optarg;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc || body_file == NULL) {
+		cli_errx("usage: dengon update ALERT [--subject S] "
+		    "--body-file F");
+		return EXIT_USAGE;
+	}
+	alert = argv[optind];
+	if (subject != NULL && ingest_check_subject(subject, err,
+	    sizeof(err)) == -1) {
+		cli_errx("--subject: %s", err);
+		return EXIT_USAGE;
+	}
+	if ((body = read_body(body_file, err, sizeof(err))) == NULL ||
+	    ingest_check_body(body, err, sizeof(err)) == -1 || *body == '\0') {
+		cli_errx("--body-file: %s", body ? (*body ? err : "empty") :
+		    err);
+		free(body);
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_open_queue(cli)) != 0) {
+		free(body);
+		return rc;
+	}
+	rc = queue_alert_update(cli->queue, alert, subject, body,
+	    cli_actor(actor, sizeof(actor)), queue_now(), &rev, &rearmed);
+	free(body);
+	if (rc != QUEUE_OK)
+		return cli_queue_exit(cli, rc);
+	printf("%s revision %d\n", alert, rev);
+	fprintf(stderr, "alert %s: revision %d accepted; %lld recipients "
+	    "already reached get it now, the others when their step comes\n",
+	    alert, rev, (long long)rearmed);
+	cli_wake(cli);
+	return 0;
+}
+
+/* dengon cancel ALERT [--reason TEXT] */
+static int
+cmd_cancel(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "reason", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *reason = NULL;
+	char err[256], actor[128];
+	int64_t n = 0;
+	int ch, rc;
+
+	optind = 0;
+	while ((ch = cli_getopt(argc, argv, "r:", opts)) != -1) {
+		if (ch != 'r')
+			return EXIT_USAGE;
+		reason = optarg;
+	}
+	if (optind + 1 != argc) {
+		cli_errx("usage: dengon cancel ALERT [--reason TEXT]");
+		return EXIT_USAGE;
+	}
+	if (reason != NULL && ingest_check_subject(reason, err,
+	    sizeof(err)) == -1) {
+		cli_errx("--reason: %s", err);
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_open_queue(cli)) != 0)
+		return rc;
+	rc = queue_alert_cancel(cli->queue, argv[optind], reason,
+	    cli_actor(actor, sizeof(actor)), queue_now(), &n);
+	if (rc != QUEUE_OK)
+		return cli_queue_exit(cli, rc);
+	printf("%s cancelled: %lld deliveries stopped\n", argv[optind],
+	    (long long)n);
+	cli_wake(cli);
+	return 0;
+}
+
 /* ---- confirm ---------------------------------------------------------------- */
 
 static int
@@ -881,6 +985,10 @@ static const struct {
 	    "[--group G] [--json]" },
 	{ "send", cmd_send, "--to TARGETS [--subject S] [--body-file F|-] "
 	    "[--tlp L] [--policy P] [--expires D] [--drill] [--json]" },
+	{ "update", cmd_update, "ALERT [--subject S] --body-file F: a new "
+	    "revision" },
+	{ "cancel", cmd_cancel, "ALERT [--reason TEXT]: stop every pending "
+	    "attempt" },
 	{ "confirm", cmd_confirm, "(ALERT RECIPIENT | --code CODE) --via V "
 	    "--by OPERATOR [--note T]" },
 	{ "status", cli_status, "[ALERT] [--watch] [--json] [--show-codes]" },

@@ -1,0 +1,107 @@
+/*
+ * queue_revise.c - an alert after its acceptance: a new revision (update)
+ * or its cancellation.
+ *
+ * Promises (queue.h Q6): nothing accepted is rewritten - an update adds a
+ * revision, a cancel moves deliveries to their final state; each is one
+ * transaction with its event.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "queue/queue_impl.h"
+
+int
+queue_alert_update(struct queue *q, const char *alert, const char *subject,
+    const char *body, const char *actor, int64_t now, int *revision,
+    int64_t *rearmed)
+{
+	static const char what[] = "updating an alert";
+	char prev[1024] = "", why[256];
+	sqlite3_stmt *s;
+	int rc, rev;
+
+	if (queue_tx_begin(q, what) != QUEUE_OK)
+		return QUEUE_ERR;
+	s = queue_st(q, ST_REV_CURRENT);
+	BIND_TEXT(s, 1, alert);
+	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+		queue_done(s);
+		rc = rc == SQLITE_DONE ? queue_fail(q, QUEUE_NOTFOUND,
+		    "unknown alert '%s'", alert) : queue_db_fail(q, what);
+		goto fail;
+	}
+	rev = (int)COL_INT(s, 0) + 1;
+	snprintf(prev, sizeof(prev), "%s", COL_TEXT(s, 1));
+	queue_done(s);
+	s = queue_st(q, ST_REV_ADD);
+	BIND_TEXT(s, 1, alert);
+	BIND_INT(s, 2, rev);
+	BIND_TEXT(s, 3, subject != NULL ? subject : prev);
+	BIND_TEXT(s, 4, body);
+	BIND_INT(s, 5, now);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		rc = queue_db_fail(q, what);
+		goto fail;
+	}
+	queue_done(s);
+	s = queue_st(q, ST_DLV_REARM);
+	BIND_TEXT(s, 1, alert);
+	BIND_INT(s, 2, now);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		rc = queue_db_fail(q, what);
+		goto fail;
+	}
+	queue_done(s);
+	*rearmed = sqlite3_changes(q->db);
+	*revision = rev;
+	snprintf(why, sizeof(why), "revision %d; sent again now to %lld "
+	    "recipients already reached", rev, (long long)*rearmed);
+	if ((rc = queue_event_add(q, now, alert, 0, actor, "updated", why)) !=
+	    QUEUE_OK)
+		goto fail;
+	return queue_tx_commit(q, what);
+fail:
+	queue_tx_rollback(q);
+	return rc;
+}
+
+int
+queue_alert_cancel(struct queue *q, const char *alert, const char *reason,
+    const char *actor, int64_t now, int64_t *n)
+{
+	static const char what[] = "cancelling an alert";
+	char why[512];
+	sqlite3_stmt *s;
+	int rc;
+
+	if (queue_tx_begin(q, what) != QUEUE_OK)
+		return QUEUE_ERR;
+	s = queue_st(q, ST_REV_CURRENT);
+	BIND_TEXT(s, 1, alert);
+	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+		queue_done(s);
+		rc = rc == SQLITE_DONE ? queue_fail(q, QUEUE_NOTFOUND,
+		    "unknown alert '%s'", alert) : queue_db_fail(q, what);
+		goto fail;
+	}
+	queue_done(s);
+	s = queue_st(q, ST_DLV_CANCEL);
+	BIND_TEXT(s, 1, alert);
+	BIND_INT(s, 2, now);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		rc = queue_db_fail(q, what);
+		goto fail;
+	}
+	queue_done(s);
+	*n = sqlite3_changes(q->db);
+	snprintf(why, sizeof(why), "%lld deliveries cancelled%s%.400s",
+	    (long long)*n, reason ? ": " : "", reason ? reason : "");
+	if ((rc = queue_event_add(q, now, alert, 0, actor, "cancelled", why)) !=
+	    QUEUE_OK)
+		goto fail;
+	return queue_tx_commit(q, what);
+fail:
+	queue_tx_rollback(q);
+	return rc;
+}

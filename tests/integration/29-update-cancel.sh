@@ -1,0 +1,93 @@
+#!/bin/bash
+# sanitizer: skip
+# 29-update-cancel: `dengon update` and `dengon cancel` through the real
+# daemon, with a mail sink (aiosmtpd) and an emulated modem.
+#  - update: a new revision; the recipients already reached get it at once
+#    on the channel that reached them, as a new message that threads by
+#    References to the first and says it is an update; the others get it
+#    when their step comes; the code stays the same.
+#  - cancel: every pending attempt stops: the SMS step due later never
+#    happens, the deliveries are cancelled, and a confirmation after that
+#    is refused.
+. "$(dirname "$0")/../lib.sh"
+. "$TESTS_DIR/peers.sh"
+t_setup
+MAIL=$T/mail
+mport=$(peer_aiosmtpd "$MAIL") || { echo "not ok 1 - aiosmtpd did not start"; exit 1; }
+modem=$(peer_modem m) || { echo "not ok 1 - modem did not start"; exit 1; }
+set_key "channel mail" port "$mport"
+set_key relay retry_min 1s
+set_key relay retry_max 2s
+set_key "policy standard" steps "mail, sms@6s"
+cat >>"$T/dengon.conf" <<CONF
+
+[channel sms]
+type           = sms
+devices        = $(readlink -f "$modem")
+CONF
+cat >"$T/contacts.csv" <<'CSV'
+id,name,mail,sms
+u1,利用者 一,u1@example.jp,+819011110001
+u2,利用者 二,u2@example.jp,+819011110002
+u3,利用者 三,,+819011110003
+CSV
+dg init
+exits 0 "contacts import" contacts import
+ok "dengond starts" d_start
+
+printf '第一報です。\n' >"$T/b1.txt"
+exits 0 "send alert A" send --to all --subject "第一報" --body-file "$T/b1.txt"
+A=$(head -1 "$T/out")
+ok "u1 and u2 are reached by mail" wait_until 20 maildir_ge "$MAIL" 2
+printf '第二報：内容を訂正します。\n' >"$T/b2.txt"
+exits 0 "update A" update "$A" --subject "第二報" --body-file "$T/b2.txt"
+is "$(head -1 "$T/out")" "$A revision 2" "revision 2 accepted"
+ok "u1 and u2 get revision 2 by mail at once" wait_until 10 maildir_ge "$MAIL" 4
+"$PY" - "$MAIL" >"$T/mails.txt" <<'PY'
+import email, email.policy, mailbox, sys
+box = mailbox.Maildir(sys.argv[1], factory=None, create=False)
+for k in box.keys():
+    m = email.message_from_bytes(box.get_bytes(k), policy=email.policy.default)
+    print("|".join([str(m["To"]), str(m["Subject"]), str(m["Message-ID"]),
+                    str(m.get("References", "")), m.get_content().replace("\n", " ")]))
+PY
+is "$(grep -c '第二報' "$T/mails.txt")" 2 "two messages carry the new subject"
+like "$(grep '第二報' "$T/mails.txt" | head -1)" "【更新】" "the update says so"
+like "$(grep '第二報' "$T/mails.txt" | head -1)" "\.r2\.n0@" "its Message-ID is revision 2's"
+ok "it refers to the first message (References)" bash -c \
+    "grep '第二報' '$T/mails.txt' | awk -F'|' '\$4 ~ /\\.r1\\.n0@/' | grep -q ."
+like "$(grep '第二報' "$T/mails.txt" | head -1)" "内容を訂正します" "with the new text"
+code_u1=$(sql "SELECT code FROM delivery WHERE alert = '$A' AND recipient = 'u1'")
+like "$(grep '第二報' "$T/mails.txt" | grep u1@)" "${code_u1:0:4}-${code_u1:4:4}" \
+    "u1 keeps its code"
+ok "u3 (SMS only) gets revision 2 by SMS at its step" wait_until 20 bash -c \
+    "'$PY' '$TESTS_DIR/modem/smslog.py' messages '$T/peers/m.jsonl' | grep '+819011110003' | grep -q '第二報'"
+ok "u1 and u2 get their SMS step with revision 2" wait_until 20 bash -c \
+    "[ \$('$PY' '$TESTS_DIR/modem/smslog.py' messages '$T/peers/m.jsonl' | grep -c '第二報') -ge 3 ]"
+is "$(sql "SELECT count(*) FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$A' AND a.channel = 'sms' AND a.revision = 1")" \
+    0 "no SMS of the superseded revision went out"
+like "$(sql "SELECT why FROM event WHERE alert = '$A' AND what = 'updated'")" \
+    "revision 2" "the event log records the update"
+
+# --- cancel ------------------------------------------------------------------
+printf '訓練の通知です。\n' >"$T/b3.txt"
+exits 0 "send alert B" send --to all --subject "通知B" --body-file "$T/b3.txt"
+B=$(head -1 "$T/out")
+ok "u1 and u2 are reached by mail" wait_until 20 bash -c \
+    "[ \$(grep -l '通知B' '$MAIL'/new/* 2>/dev/null | wc -l) -ge 2 ] || \
+     [ \$(grep -rl 'X-Dengon-Alert: $B' '$MAIL/new' | wc -l) -ge 2 ]"
+before=$("$PY" "$TESTS_DIR/modem/smslog.py" messages "$T/peers/m.jsonl" | wc -l)
+exits 0 "cancel B" cancel "$B" --reason "誤報のため取消"
+like "$(cat "$T/out")" "3 deliveries stopped" "every delivery stopped"
+is "$(count_state "$B" cancelled)" 3 "B's deliveries are cancelled"
+sleep 8
+is "$("$PY" "$TESTS_DIR/modem/smslog.py" messages "$T/peers/m.jsonl" | wc -l)" "$before" \
+    "the SMS step due 6 s after B's acceptance never happens"
+is "$(sql "SELECT count(*) FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$B' AND a.channel = 'sms'")" \
+    0 "no SMS attempt for B"
+like "$(sql "SELECT why FROM event WHERE alert = '$B' AND what = 'cancelled'")" \
+    "誤報のため取消" "the event log has the reason"
+exits 4 "a confirmation after the cancel is refused" confirm "$B" u1 --via phone --by t
+exits 3 "updating an unknown alert" update 20000101-0001 --body-file "$T/b1.txt"
+exits 3 "cancelling an unknown alert" cancel 20000101-0001
+ok "dengond stops" d_stop
