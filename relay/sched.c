@@ -133,7 +133,7 @@ needs_more(const struct conf_policy *p, const struct queue_work *w,
  */
 static void
 after_step(const struct conf *c, const struct conf_policy *p,
-    const struct queue_work *w, int64_t now, size_t step,
+    const struct queue_work *w, int64_t now, size_t step, int at_once,
     struct queue_plan *plan, char *why, size_t whylen)
 {
 	int any = 0;
@@ -145,12 +145,19 @@ after_step(const struct conf *c, const struct conf_policy *p,
 		plan->step = (int)s;
 		plan->next_action = round_start(w, p, plan->round) +
 		    p->steps[s].delay * 1000;
-		if (plan->next_action < now)
+		if (plan->next_action < now || at_once)
 			plan->next_action = now;
 		plan->what = "escalate";
-		snprintf(why, whylen, "step %zu of policy %s (%s%s) next",
+		snprintf(why, whylen, "step %zu of policy %s (%s%s) next%s",
 		    s + 1, p->name, p->steps[s].channels[0],
-		    p->steps[s].nchannels > 1 ? "+..." : "");
+		    p->steps[s].nchannels > 1 ? "+..." : "", at_once ?
+		    ", at once: step " : "");
+		if (at_once) {
+			size_t l = strlen(why);
+
+			snprintf(why + l, whylen - l, "%zu failed for good "
+			    "with nothing accepted", step + 1);
+		}
 		plan->why = why;
 		return;
 	}
@@ -250,7 +257,7 @@ sched_due(const struct conf *c, sched_usable_fn usable,
 		clamp_expiry(w, plan);
 		return SCHED_PLAN;
 	}
-	after_step(c, p, w, now, s, plan, why, whylen);
+	after_step(c, p, w, now, s, 0, plan, why, whylen);
 	clamp_expiry(w, plan);
 	return SCHED_PLAN;
 }
@@ -266,8 +273,14 @@ sched_outcome(const struct conf *c, sched_usable_fn usable,
 	size_t s;
 
 	plan->why = NULL;
+	s = p != NULL && p->nsteps > 0 ? ((size_t)w->step < p->nsteps ?
+	    (size_t)w->step : p->nsteps - 1) : 0;
 	if (ok) {
-		plan->tries = 0;
+		/* S3: another channel of this step that tempfailed keeps its
+		 * backoff; an ok here does not make it due at once */
+		if (w->tries == 0 || p == NULL || p->nsteps == 0 ||
+		    step_channels(c, NULL, p, w, s, 1, NULL, 0) == 0)
+			plan->tries = 0;
 		if (plan->state == QUEUE_PENDING) {
 			plan->state = QUEUE_SENT;
 			snprintf(why, whylen, "accepted: %s",
@@ -285,7 +298,6 @@ sched_outcome(const struct conf *c, sched_usable_fn usable,
 		clamp_expiry(w, plan);
 		return;
 	}
-	s = (size_t)w->step < p->nsteps ? (size_t)w->step : p->nsteps - 1;
 	if (step_channels(c, NULL, p, w, s, 1, NULL, 0) > 0) {
 		if (plan->tries > 0) {
 			plan->next_action = now + sched_backoff(c, plan->tries);
@@ -300,6 +312,10 @@ sched_outcome(const struct conf *c, sched_usable_fn usable,
 		} else
 			plan->next_action = now;
 	} else
-		after_step(c, p, w, now, s, plan, why, whylen);
+		/* S4: a step that ended in a permfail with nothing accepted
+		 * moves on at once, not at the next step's time */
+		after_step(c, p, w, now, s, !ok && !tempfail &&
+		    (w->done_ok == NULL || *w->done_ok == '\0'), plan, why,
+		    whylen);
 	clamp_expiry(w, plan);
 }

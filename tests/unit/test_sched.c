@@ -294,11 +294,51 @@ test_outcome_permfail_escalates_now(void **state)
 
 	w.done_perm = "mail";
 	plan_init(&p, &w);
-	sched_outcome(&conf, all_usable, &w, &o, T0 + 20 * MIN, &p, why,
+	/* long before the fax step's time (15 min): at once all the same */
+	sched_outcome(&conf, all_usable, &w, &o, T0 + 2000, &p, why,
 	    sizeof(why));
 	assert_int_equal(p.step, 1);
-	assert_int_equal(p.next_action, T0 + 20 * MIN);
+	assert_int_equal(p.next_action, T0 + 2000);
 	assert_int_equal(p.state, QUEUE_PENDING);
+	assert_non_null(strstr(why, "at once"));
+}
+
+/* S4/S5: a permfail in a step where another channel was accepted: the
+ * step is complete, the next one comes at its time. */
+static void
+test_outcome_permfail_with_ok_waits(void **state)
+{
+	struct queue_work w = work("escalate");
+	struct queue_outcome o = outcome("permfail");
+	struct queue_plan p;
+	char why[256];
+
+	w.done_perm = "mail";
+	w.done_ok = "lgwan";
+	plan_init(&p, &w);
+	sched_outcome(&conf, all_usable, &w, &o, T0 + 2000, &p, why,
+	    sizeof(why));
+	assert_int_equal(p.step, 1);
+	assert_int_equal(p.next_action, T0 + 15 * MIN);
+}
+
+/* S3: a channel that tempfailed keeps its backoff when another channel of
+ * the same step is accepted afterwards. */
+static void
+test_ok_keeps_other_backoff(void **state)
+{
+	struct queue_work w = work("both");
+	struct queue_outcome o = outcome("ok");
+	struct queue_plan p;
+	char why[256];
+
+	w.tries = 1;		/* mail tempfailed while lgwan was in flight */
+	w.done_ok = "lgwan";
+	plan_init(&p, &w);
+	sched_outcome(&conf, all_usable, &w, &o, T0 + 300, &p, why,
+	    sizeof(why));
+	assert_int_equal(p.tries, 1);
+	assert_int_equal(p.next_action, T0 + 300 + sched_backoff(&conf, 1));
 }
 
 /* S4: a permfail with nothing else left: failed. */
@@ -441,6 +481,8 @@ main(void)
 		cmocka_unit_test(test_outcome_ok_schedules_reminder),
 		cmocka_unit_test(test_outcome_tempfail_backoff),
 		cmocka_unit_test(test_outcome_permfail_escalates_now),
+		cmocka_unit_test(test_outcome_permfail_with_ok_waits),
+		cmocka_unit_test(test_ok_keeps_other_backoff),
 		cmocka_unit_test(test_outcome_permfail_fails),
 		cmocka_unit_test(test_two_channels_one_step),
 		cmocka_unit_test(test_no_repeat_waits_for_expiry),
