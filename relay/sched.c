@@ -115,6 +115,33 @@ sched_message_id(const struct conf *c, const char *token, int revision,
 	    c->name);
 }
 
+/* The next step after s with a channel that can reach the recipient (down
+ * or not), and its time in round `round` in *at; -1 if there is none. */
+static long
+next_step(const struct conf *c, const struct conf_policy *p,
+    const struct queue_work *w, int round, size_t s, int64_t *at)
+{
+	for (size_t k = s + 1; k < p->nsteps; k++)
+		if (step_channels(c, NULL, p, w, k, 0, NULL, 0) > 0) {
+			*at = round_start(w, p, round) + p->steps[k].delay * 1000;
+			return (long)k;
+		}
+	return -1;
+}
+
+/* S1: a retry of step s is never due after the next step's time: the next
+ * step starts on time whatever the one before is still waiting for. */
+static void
+cap_at_next_step(const struct conf *c, const struct conf_policy *p,
+    const struct queue_work *w, size_t s, struct queue_plan *plan)
+{
+	int64_t at;
+
+	if (next_step(c, p, w, plan->round, s, &at) >= 0 &&
+	    plan->next_action > at)
+		plan->next_action = at;
+}
+
 /* Does the policy still want this delivery looked at after the last step
  * of a round (a reminder)? */
 static int
@@ -240,6 +267,33 @@ sched_due(const struct conf *c, sched_usable_fn usable,
 	}
 	s = (size_t)w->step < p->nsteps ? (size_t)w->step : p->nsteps - 1;
 	plan->step = (int)s;
+	if (w->tries > 0) {
+		/* S1: still retrying (or waiting for a channel that is down)
+		 * when the next step's time has come: move on to it; what is
+		 * left of this step is tried again in the next round */
+		int64_t at;
+		long k, last = -1;
+		size_t from = s;
+
+		while ((k = next_step(c, p, w, w->round, from, &at)) >= 0 &&
+		    at <= now) {
+			last = k;
+			from = (size_t)k;
+		}
+		if (last >= 0) {
+			plan->step = (int)last;
+			plan->tries = 0;
+			plan->next_action = now;
+			plan->what = "escalate";
+			snprintf(why, whylen, "step %ld of policy %s (%s%s) is "
+			    "due while step %zu is still being retried",
+			    last + 1, p->name, p->steps[last].channels[0],
+			    p->steps[last].nchannels > 1 ? "+..." : "", s + 1);
+			plan->why = why;
+			clamp_expiry(w, plan);
+			return SCHED_PLAN;
+		}
+	}
 	*n = step_channels(c, usable, p, w, s, 1, out, SCHED_MAX_SENDS);
 	if (*n > SCHED_MAX_SENDS)
 		*n = SCHED_MAX_SENDS;
@@ -250,6 +304,7 @@ sched_due(const struct conf *c, sched_usable_fn usable,
 		 * for them, this is no failure of the recipient's. */
 		plan->tries = w->tries + 1;
 		plan->next_action = now + sched_backoff(c, plan->tries);
+		cap_at_next_step(c, p, w, s, plan);
 		plan->what = "waiting";
 		snprintf(why, whylen, "every channel of step %zu of policy %s "
 		    "is down; waiting", s + 1, p->name);
@@ -301,6 +356,7 @@ sched_outcome(const struct conf *c, sched_usable_fn usable,
 	if (step_channels(c, NULL, p, w, s, 1, NULL, 0) > 0) {
 		if (plan->tries > 0) {
 			plan->next_action = now + sched_backoff(c, plan->tries);
+			cap_at_next_step(c, p, w, s, plan);
 			plan->what = "retry";
 			if (plan->why == NULL) {
 				snprintf(why, whylen, "%s: %s; retry %d",

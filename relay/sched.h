@@ -7,7 +7,9 @@
  *
  * Rules (CONTRACT.md [policy]; DESIGN.md Escalation):
  *  S1. A delivery is worked through its policy's steps; round r starts at
- *      created + r * repeat, and step s of a round at its start + delay(s).
+ *      created + r * repeat, and step s of a round at its start + delay(s),
+ *      whatever the step before is still retrying or waiting for (what is
+ *      left of it is tried again in the next round).
  *  S2. In a step, every channel the recipient has an address for (and
  *      that is configured with a driver, and has not failed for good) is
  *      sent once per round; the step is complete when each of them is ok

@@ -341,6 +341,47 @@ test_ok_keeps_other_backoff(void **state)
 	assert_int_equal(p.next_action, T0 + 300 + sched_backoff(&conf, 1));
 }
 
+/* S1: a retry of step 1 is never due after step 2's time. */
+static void
+test_retry_capped_at_next_step(void **state)
+{
+	struct queue_work w = work("escalate");
+	struct queue_outcome o = outcome("tempfail");
+	struct queue_plan p;
+	char why[256];
+
+	w.tries = 9;		/* a long backoff: retry_max */
+	plan_init(&p, &w);
+	sched_outcome(&conf, all_usable, &w, &o, T0 + 14 * MIN + 30000, &p, why,
+	    sizeof(why));
+	assert_int_equal(p.step, 0);
+	assert_int_equal(p.next_action, T0 + 15 * MIN);
+}
+
+/* S1: at step 2's time, a step 1 still being retried does not hold it. */
+static void
+test_due_moves_on_at_next_step_time(void **state)
+{
+	struct queue_work w = work("escalate");
+	struct sched_send out[SCHED_MAX_SENDS];
+	struct queue_plan p;
+	char why[256];
+	int n;
+
+	w.tries = 3;
+	w.next_action = T0 + 15 * MIN;
+	assert_int_equal(sched_due(&conf, all_usable, &w, T0 + 15 * MIN, out,
+	    &n, &p, why, sizeof(why)), SCHED_PLAN);
+	assert_int_equal(p.step, 1);
+	assert_int_equal(p.tries, 0);
+	assert_int_equal(p.next_action, T0 + 15 * MIN);
+	assert_non_null(strstr(why, "still being retried"));
+	/* before that time it is step 1's retry, as before */
+	assert_int_equal(sched_due(&conf, all_usable, &w, T0 + 14 * MIN, out,
+	    &n, &p, why, sizeof(why)), SCHED_SEND);
+	assert_int_equal(p.step, 0);
+}
+
 /* S4: a permfail with nothing else left: failed. */
 static void
 test_outcome_permfail_fails(void **state)
@@ -483,6 +524,8 @@ main(void)
 		cmocka_unit_test(test_outcome_permfail_escalates_now),
 		cmocka_unit_test(test_outcome_permfail_with_ok_waits),
 		cmocka_unit_test(test_ok_keeps_other_backoff),
+		cmocka_unit_test(test_retry_capped_at_next_step),
+		cmocka_unit_test(test_due_moves_on_at_next_step_time),
 		cmocka_unit_test(test_outcome_permfail_fails),
 		cmocka_unit_test(test_two_channels_one_step),
 		cmocka_unit_test(test_no_repeat_waits_for_expiry),
