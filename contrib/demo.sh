@@ -104,7 +104,7 @@ password_file  = imap.pass
 poll           = 2s
 
 [policy standard]
-steps          = mail+sms              # mail and SMS at once
+steps          = mail, sms@8s          # mail at once; SMS 8 s later if unconfirmed
 repeat         = 1h
 expire         = 24h
 CONF
@@ -126,7 +126,7 @@ echo "alert id: $id"
 say "dengon status $id (nothing sent yet)"
 dg status "$id" --show-codes
 
-say "dengond starts (log: $D/dengond.log) and relays the alert by mail and SMS"
+say "dengond starts (log: $D/dengond.log) and relays the alert by mail"
 "$bin/dengond" -c "$D/dengon.conf" -d >"$D/dengond.log" 2>&1 &
 dpid=$!
 pids+=($dpid)
@@ -148,8 +148,8 @@ print()
 print(m.get_content())
 PYEOF
 
-say "the SMS the first SMS recipient received (decoded by python3-gammu in the modem)"
-for i in $(seq 50); do
+say "nobody has confirmed yet: 8 s after acceptance the policy escalates to SMS"
+for i in $(seq 100); do
 	[ "$(/usr/bin/python3 tests/modem/smslog.py messages "$D/peers/modem.jsonl" | wc -l)" -ge 5 ] && break
 	sleep 0.2
 done
@@ -162,6 +162,10 @@ m = ms[0]
 print("To: %s (%d parts, %s)" % (m["number"], m["parts"], m["coding"]))
 print()
 print(m["text"])'
+echo
+echo "wt-001's attempts (seconds after acceptance) and events:"
+sqlite3 -separator '  ' "$D/queue.db" "SELECT printf('+%.1fs', (a.started - al.created) / 1000.0), a.channel, a.outcome, coalesce(a.evidence, a.error, '') FROM attempt a JOIN delivery d ON d.id = a.delivery JOIN alert al ON al.id = d.alert WHERE d.alert = '$id' AND d.recipient = 'wt-001' ORDER BY a.id" | sed 's/^/  attempt /'
+sqlite3 -separator '  ' "$D/queue.db" "SELECT printf('+%.1fs', (e.at - al.created) / 1000.0), e.what, e.why FROM event e JOIN delivery d ON d.id = e.delivery JOIN alert al ON al.id = d.alert WHERE d.alert = '$id' AND d.recipient = 'wt-001' ORDER BY e.id" | sed 's/^/  event   /'
 
 say "a recipient replies to the SMS with its code (into the modem)"
 sms_id=$(dg status "$id" --json --show-codes | /usr/bin/python3 -c '
