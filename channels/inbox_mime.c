@@ -425,8 +425,37 @@ guess_utf8(const char *in, size_t len, struct sbuf *out)
 
 /* len bytes labelled `label', appended to out as UTF-8; never fails (but
  * for memory, in out->oom). */
+static void to_utf8_route(const char *label, const char *in, size_t len,
+    struct sbuf *out);
+
+/* Convert with to_utf8_route(), then make sure of the result: iconv's
+ * idea of a charset (glibc reads "utf?-8" as UTF-8, and lets bytes that
+ * are no UTF-8 through) is not a promise of valid UTF-8. */
 static void
 to_utf8(const char *label, const char *in, size_t len, struct sbuf *out)
+{
+	size_t start = out->len;
+	char *got;
+
+	to_utf8_route(label, in, len, out);
+	if (out->oom || out->s == NULL || valid_utf8(out->s + start,
+	    out->len - start))
+		return;
+	if ((got = malloc(out->len - start)) == NULL) {
+		out->oom = 1;
+		return;
+	}
+	memcpy(got, out->s + start, out->len - start);
+	len = out->len - start;
+	out->len = start;
+	out->s[start] = '\0';
+	utf8_lossy(got, len, out);
+	free(got);
+}
+
+static void
+to_utf8_route(const char *label, const char *in, size_t len,
+    struct sbuf *out)
 {
 	char name[64];
 
