@@ -11,6 +11,28 @@
 
 #include "queue/queue_impl.h"
 
+/* Inside a transaction: the current revision of alert (and its subject,
+ * into subject[len] when subject is not NULL); QUEUE_NOTFOUND if none. */
+static int
+current_revision(struct queue *q, const char *alert, const char *what,
+    int *rev, char *subject, size_t len)
+{
+	sqlite3_stmt *s = queue_st(q, ST_REV_CURRENT);
+	int rc;
+
+	BIND_TEXT(s, 1, alert);
+	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+		queue_done(s);
+		return rc == SQLITE_DONE ? queue_fail(q, QUEUE_NOTFOUND,
+		    "unknown alert '%s'", alert) : queue_db_fail(q, what);
+	}
+	*rev = (int)COL_INT(s, 0);
+	if (subject != NULL)
+		snprintf(subject, len, "%s", COL_TEXT(s, 1));
+	queue_done(s);
+	return QUEUE_OK;
+}
+
 int
 queue_alert_update(struct queue *q, const char *alert, const char *subject,
     const char *body, const char *actor, int64_t now, int *revision,
@@ -23,17 +45,10 @@ queue_alert_update(struct queue *q, const char *alert, const char *subject,
 
 	if (queue_tx_begin(q, what) != QUEUE_OK)
 		return QUEUE_ERR;
-	s = queue_st(q, ST_REV_CURRENT);
-	BIND_TEXT(s, 1, alert);
-	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
-		queue_done(s);
-		rc = rc == SQLITE_DONE ? queue_fail(q, QUEUE_NOTFOUND,
-		    "unknown alert '%s'", alert) : queue_db_fail(q, what);
+	if ((rc = current_revision(q, alert, what, &rev, prev,
+	    sizeof(prev))) != QUEUE_OK)
 		goto fail;
-	}
-	rev = (int)COL_INT(s, 0) + 1;
-	snprintf(prev, sizeof(prev), "%s", COL_TEXT(s, 1));
-	queue_done(s);
+	rev++;
 	s = queue_st(q, ST_REV_ADD);
 	BIND_TEXT(s, 1, alert);
 	BIND_INT(s, 2, rev);
@@ -73,19 +88,13 @@ queue_alert_cancel(struct queue *q, const char *alert, const char *reason,
 	static const char what[] = "cancelling an alert";
 	char why[512];
 	sqlite3_stmt *s;
-	int rc;
+	int rc, rev;
 
 	if (queue_tx_begin(q, what) != QUEUE_OK)
 		return QUEUE_ERR;
-	s = queue_st(q, ST_REV_CURRENT);
-	BIND_TEXT(s, 1, alert);
-	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
-		queue_done(s);
-		rc = rc == SQLITE_DONE ? queue_fail(q, QUEUE_NOTFOUND,
-		    "unknown alert '%s'", alert) : queue_db_fail(q, what);
+	if ((rc = current_revision(q, alert, what, &rev, NULL, 0)) !=
+	    QUEUE_OK)
 		goto fail;
-	}
-	queue_done(s);
 	s = queue_st(q, ST_DLV_CANCEL);
 	BIND_TEXT(s, 1, alert);
 	BIND_INT(s, 2, now);
