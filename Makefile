@@ -154,7 +154,7 @@ fuzz-clean:
 #                 figures beside Postfix and smtp-source (bench/README.md).
 # A benchmark never fails on a number; make bench fails only when one of
 # them could not measure at all.
-BENCHES := fanout latency accept scale
+BENCHES := fanout latency accept scale sms
 .PHONY: bench
 bench: deps all
 	@st=0; for b in $(BENCHES); do echo "== bench/$$b.sh"; \

@@ -6,6 +6,8 @@
  * call blocks longer than its timeout; a device that has gone is an error
  * the caller sees (never a read that returns 0 forever).
  */
+#include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -200,6 +202,14 @@ serial_open(const char *device, int baud, const char *flow, int timeout_ms,
 	else
 		rc = sp_device_open(s, device, baud, flow, err, errlen);
 	if (rc == -1) {
+		serial_close(s);
+		return NULL;
+	}
+	/* One process per modem: a second one (an old modem process still
+	 * finishing after a restart) is refused, never interleaved. */
+	if (strncmp(device, "tcp:", 4) != 0 && flock(s->fd, LOCK_EX | LOCK_NB)
+	    == -1) {
+		snprintf(err, errlen, "%s: in use by another process", device);
 		serial_close(s);
 		return NULL;
 	}

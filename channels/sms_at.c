@@ -311,8 +311,16 @@ at_submit(struct at_modem *m, const char *hex, int tpdu_len, int timeout_ms,
 	deadline = now_ms() + AT_TIMEOUT_MS;
 	if ((st = wait_for(m, deadline, r)) == AT_GONE)
 		return finish(m, r, st, cmd, AT_TIMEOUT_MS);
-	if (m->done)
+	if (m->done) {
+		/* ERROR instead of the prompt; an OK is no better: nothing
+		 * was sent */
+		if (r->status == AT_OK) {
+			r->status = AT_ERROR;
+			snprintf(r->final, sizeof(r->final), "OK without a "
+			    "prompt");
+		}
 		return finish(m, r, r->status, cmd, AT_TIMEOUT_MS);
+	}
 	if (!m->prompt) {
 		/* ESC cancels a half-open prompt, should it come late */
 		serial_write(m->port, "\x1b", 1, 1000, r->error,
@@ -328,8 +336,9 @@ at_submit(struct at_modem *m, const char *hex, int tpdu_len, int timeout_ms,
 	deadline = now_ms() + timeout_ms;
 	st = wait_for(m, deadline, r);
 	finish(m, r, st, "the PDU", timeout_ms);
-	if (r->status == AT_OK && (*mr = at_parse_int(r->lines, "+CMGS:",
-	    0)) < 0) {
+	if (r->status == AT_OK && ((*mr = at_parse_int(r->lines, "+CMGS:",
+	    0)) < 0 || *mr > 255)) {
+		*mr = -1;
 		r->status = AT_ERROR;
 		snprintf(r->final, sizeof(r->final), "OK without +CMGS");
 	}

@@ -158,9 +158,11 @@ chan_usable(const struct conf_channel *cc)
 			return 0;
 		if (!chan_is_sms(&D->chans[i]))
 			return 1;
+		/* a modem starting up counts: its work waits for room (a
+		 * pass or two), not for a backoff */
 		for (size_t k = 0; k < D->nmodems; k++)
-			if (D->modems[k].up && strcmp(D->modems[k].channel,
-			    cc->name) == 0)
+			if ((D->modems[k].up || D->modems[k].starting) &&
+			    strcmp(D->modems[k].channel, cc->name) == 0)
 				return 1;
 		return 0;
 	}
@@ -343,8 +345,65 @@ inboxes_configure(struct daemon *d, const struct inbox_proc *old,
 	}
 }
 
+/* ---- children that use the queue: a program of their own ----------------
+ *
+ * An inbox reader and a modem write to the queue themselves.  A process
+ * forked from dengond inherits SQLite's in-process state about the open
+ * queue (its locks are the parent's), so such a child does not fork and
+ * go on: it executes dengond again (-C KIND:NAME) and opens the queue
+ * afresh.  Their socketpair, if any, is descriptor 3.
+ */
+
+static const char *self_conf;	/* -c, for the children */
+static int self_foreground;	/* -d, for the children */
+
+/* Fork and execute `dengond -C spec`; fd3 (or -1) becomes descriptor 3.
+ * The child's pid, or -1 (errno). */
+static pid_t
+child_exec(const char *spec, int fd3)
+{
+	char *argv[8];
+	int n = 0;
+	pid_t pid;
+
+	if ((pid = fork()) != 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (fd3 >= 0 && (fd3 == 3 ? fcntl(3, F_SETFD, 0) : dup2(fd3, 3)) == -1)
+		_exit(127);
+	argv[n++] = (char *)(uintptr_t)"dengond";
+	argv[n++] = (char *)(uintptr_t)"-c";
+	argv[n++] = (char *)(uintptr_t)self_conf;
+	argv[n++] = (char *)(uintptr_t)"-C";
+	argv[n++] = (char *)(uintptr_t)spec;
+	if (self_foreground)
+		argv[n++] = (char *)(uintptr_t)"-d";
+	argv[n] = NULL;
+	execv("/proc/self/exe", argv);
+	log_errx("%s: cannot execute dengond: %s", spec, strerror(errno));
+	_exit(127);
+}
+
+/* What a child records about a failed delivery report: sched_outcome()
+ * uses no channel's state for it. */
+static int
+child_usable(const struct conf_channel *cc)
+{
+	return 1;
+}
+
+static void
+child_plan(const struct queue_work *w, const struct queue_outcome *o,
+    struct queue_plan *plan, void *arg)
+{
+	static char why[512];
+
+	sched_outcome(arg, child_usable, w, o, queue_now(), plan, why,
+	    sizeof(why));
+}
+
 struct inbox_child {
-	struct daemon		*d;
+	const struct conf	*conf;
 	struct queue		*q;
 	const char		*name;
 };
@@ -357,8 +416,8 @@ inbox_deliver(const struct inbox_msg *m, void *arg)
 	char desc[512];
 	int rc;
 
-	rc = match_inbound(ic->q, ic->d->conf, ic->name, m, plan_outcome,
-	    ic->d, desc, sizeof(desc));
+	rc = match_inbound(ic->q, ic->conf, ic->name, m, child_plan,
+	    (void *)(uintptr_t)ic->conf, desc, sizeof(desc));
 	if (rc == 1)
 		log_info("inbox %s: %s: %s", ic->name, m->message_id ?
 		    m->message_id : "(no Message-ID)", desc);
@@ -368,42 +427,40 @@ inbox_deliver(const struct inbox_msg *m, void *arg)
 	return rc;
 }
 
-/* The child's life: its own queue connection, then poll() forever.  It
- * ends (and is restarted with backoff) on a failure of the server. */
-static void __attribute__((noreturn))
-inbox_child_main(struct daemon *d, struct inbox_proc *p)
+/* `dengond -C inbox:NAME`: its own queue connection, then poll() forever.
+ * It ends (and is restarted with backoff) on a failure of the server. */
+static int
+inbox_child_main(const struct conf *c, const char *name)
 {
-	struct inbox_child ic = { .d = d, .name = p->ib->name };
+	const struct conf_inbox *ib = NULL;
+	const struct inbox_driver *drv;
+	struct inbox_child ic = { .conf = c, .name = name };
+	void *state = NULL;
 	char err[1024], health[96];
 	int up = -1;
 
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGCHLD, SIG_DFL);
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() == 1)
-		_exit(0);		/* the daemon is already gone */
-	close(d->listen_fd);
-	close(d->inotify_fd);
-	close(d->lock_fd);
-	close(d->sig_fd[0]);
-	close(d->sig_fd[1]);
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		if (d->clients[i] >= 0)
-			close(d->clients[i]);
-	if ((ic.q = queue_open(d->conf->queue, d->conf->group, 0, err,
-	    sizeof(err))) == NULL) {
-		log_errx("inbox %s: %s", p->ib->name, err);
-		_exit(1);
+	for (size_t i = 0; i < c->ninboxes; i++)
+		if (strcmp(c->inboxes[i].name, name) == 0)
+			ib = &c->inboxes[i];
+	if (ib == NULL || (drv = inbox_driver_find(ib->type)) == NULL) {
+		log_errx("inbox %s: not configured", name);
+		return 1;
 	}
-	snprintf(health, sizeof(health), "inbox:%s", p->ib->name);
+	if (drv->configure(ib, c, &state, err, sizeof(err)) == -1) {
+		log_errx("inbox %s: %s", name, err);
+		return 1;
+	}
+	if ((ic.q = queue_open(c->queue, c->group, 0, err, sizeof(err))) ==
+	    NULL) {
+		log_errx("inbox %s: %s", name, err);
+		return 1;
+	}
+	snprintf(health, sizeof(health), "inbox:%s", name);
 	for (;;) {
-		if (p->drv->poll(p->state, inbox_deliver, &ic, err,
-		    sizeof(err)) == -1) {
-			log_errx("inbox %s: %s", p->ib->name, err);
+		if (drv->poll(state, inbox_deliver, &ic, err, sizeof(err)) == -1) {
+			log_errx("inbox %s: %s", name, err);
 			queue_health_report(ic.q, health, 0, err, queue_now());
-			_exit(1);
+			return 1;
 		}
 		if (up != 1)
 			queue_health_report(ic.q, health, 1, NULL, queue_now());
@@ -411,10 +468,82 @@ inbox_child_main(struct daemon *d, struct inbox_proc *p)
 	}
 }
 
+/* `dengond -C modem:CHANNEL:INDEX`: the modem's child (modem.c) on the
+ * socketpair at descriptor 3. */
+static int
+modem_child(const struct conf *c, const char *spec)
+{
+	char chname[128], err[256];
+	const struct conf_channel *cc;
+	const struct channel_driver *drv;
+	struct modem_env env;
+	const char *colon = strrchr(spec, ':');
+	void *state = NULL;
+	long index;
+
+	if (colon == NULL || (size_t)(colon - spec) >= sizeof(chname))
+		return 2;
+	memcpy(chname, spec, (size_t)(colon - spec));
+	chname[colon - spec] = '\0';
+	index = strtol(colon + 1, NULL, 10);
+	if ((cc = conf_channel_find(c, chname)) == NULL ||
+	    (drv = channel_driver_find(cc->type)) == NULL ||
+	    strcmp(cc->type, "sms") != 0) {
+		log_errx("sms %s: not configured", chname);
+		return 1;
+	}
+	if (drv->configure(cc, c, &state, err, sizeof(err)) == -1) {
+		log_errx("sms %s: %s", chname, err);
+		return 1;
+	}
+	if (index < 0 || (size_t)index >= sms_ndevices(state)) {
+		log_errx("sms %s: no device %ld", chname, index);
+		return 1;
+	}
+	memset(&env, 0, sizeof(env));
+	env.conf = c;
+	env.drv = drv;
+	env.state = state;
+	env.plan = child_plan;
+	env.plan_arg = (void *)(uintptr_t)c;
+	modem_child_run(&env, chname, sms_device(state, (size_t)index),
+	    (size_t)index, 3);
+}
+
+/* Run as one of the children (-C KIND:NAME). */
+static int
+child_mode(const char *path, const char *spec, int foreground)
+{
+	struct conf_msgs msgs = { 0 };
+	struct conf *c = NULL;
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (getppid() == 1)
+		return 0;		/* the daemon is already gone */
+	if (conf_load(path, &c, &msgs) == -1) {
+		conf_msgs_free(&msgs);
+		return 2;
+	}
+	conf_msgs_free(&msgs);
+	relay_set_timezone(c->timezone);
+	log_open("dengond", foreground ? "stderr" : c->log);
+	if (strncmp(spec, "inbox:", 6) == 0)
+		rc = inbox_child_main(c, spec + 6);
+	else if (strncmp(spec, "modem:", 6) == 0)
+		rc = modem_child(c, spec + 6);
+	else
+		rc = 2;
+	conf_free(c);
+	return rc;
+}
+
 /* Start the inbox readers that are due to (re)start. */
 static void
 inboxes_start(struct daemon *d, int64_t now)
 {
+	char spec[160];
+
 	for (size_t i = 0; i < d->ninboxes; i++) {
 		struct inbox_proc *p = &d->inboxes[i];
 		pid_t pid;
@@ -422,14 +551,13 @@ inboxes_start(struct daemon *d, int64_t now)
 		if (p->pid != 0 || p->state == NULL || now < p->next_start ||
 		    d->draining)
 			continue;
-		if ((pid = fork()) == -1) {
+		snprintf(spec, sizeof(spec), "inbox:%s", p->ib->name);
+		if ((pid = child_exec(spec, -1)) == -1) {
 			log_errx("inbox %s: fork: %s", p->ib->name,
 			    strerror(errno));
 			p->next_start = now + sched_backoff(d->conf, ++p->failures);
 			continue;
 		}
-		if (pid == 0)
-			inbox_child_main(d, p);
 		p->pid = pid;
 		p->started = now;
 		log_info("inbox %s: reader %ld started", p->ib->name, (long)pid);
@@ -566,21 +694,14 @@ close_list(const struct daemon *d, int *fds)
 static void
 modems_start(struct daemon *d, int64_t now)
 {
-	int close_fds[CLOSE_MAX];
-
 	for (size_t i = 0; i < d->nmodems; i++) {
 		struct modem_proc *p = &d->modems[i];
 		struct chan *c = chan_find(d, p->channel);
-		struct modem_env env = { .conf = d->conf, .plan = plan_outcome,
-		    .plan_arg = d, .close_fds = close_fds };
 
 		if (p->pid != 0 || p->fatal || now < p->next_start ||
 		    d->draining || c == NULL || c->state == NULL)
 			continue;
-		env.drv = c->drv;
-		env.state = c->state;
-		env.nclose = close_list(d, close_fds);
-		if (modem_start(p, &env) == -1) {
+		if (modem_start(p, child_exec) == -1) {
 			log_errx("sms %s@%s: fork: %s", p->channel, p->device,
 			    strerror(errno));
 			p->next_start = now + sched_backoff(d->conf,
@@ -1459,6 +1580,7 @@ main(int argc, char **argv)
 	struct conf_msgs msgs = { 0 };
 	char err[1024];
 	int ch, foreground = 0, check = 0, rc;
+	const char *child = NULL;
 	int64_t n;
 
 	memset(&d, 0, sizeof(d));
@@ -1466,10 +1588,13 @@ main(int argc, char **argv)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		d.clients[i] = -1;
 	d.conf_path = conf_default_path();
-	while ((ch = getopt(argc, argv, "c:dnh")) != -1) {
+	while ((ch = getopt(argc, argv, "c:C:dnh")) != -1) {
 		switch (ch) {
 		case 'c':
 			d.conf_path = optarg;
+			break;
+		case 'C':
+			child = optarg;
 			break;
 		case 'd':
 			foreground = 1;
@@ -1483,8 +1608,12 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	if (child != NULL)
+		return child_mode(d.conf_path, child, foreground);
 	if (check)
 		return check_only(d.conf_path);
+	self_conf = d.conf_path;
+	self_foreground = foreground;
 	if (conf_load(d.conf_path, &d.conf, &msgs) == -1) {
 		conf_msgs_print(&msgs, stderr);
 		conf_msgs_free(&msgs);

@@ -32,20 +32,32 @@
 
 #define MODEM_MAX_FAILURES	3
 
-static volatile sig_atomic_t child_stop;
+static volatile sig_atomic_t child_stop, child_sending;
 
+/* SIGTERM: a message being sent is finished (it may be half out: parts
+ * sent, others not); anything else - waiting, starting up, registering -
+ * ends at once, so that the next modem process finds the port free. */
 static void
 on_term(int sig)
 {
 	(void)sig;
+	if (!child_sending)
+		_exit(0);
 	child_stop = 1;
 }
 
 /* ---- the child ---------------------------------------------------------------- */
 
+/* What on_part_sent() etc. need of the modem. */
+struct mdev {
+	char	 channel[64];
+	char	 device[128];
+	size_t	 index;
+};
+
 struct mchild {
 	const struct modem_env	*env;
-	struct modem_proc	*p;
+	struct mdev		*p;
 	struct queue		*q;
 	int			 fd;
 	char			 name[200];	/* "CHANNEL@DEVICE": health, inbox */
@@ -191,9 +203,12 @@ child_down(struct mchild *c, int fatal, const char *why)
 	_exit(fatal ? 3 : 1);
 }
 
-static void __attribute__((noreturn))
-child_main(const struct modem_env *env, struct modem_proc *p, int fd)
+void
+modem_child_run(const struct modem_env *env, const char *channel,
+    const char *device, size_t index, int fd)
 {
+	struct mdev dev = { .index = index };
+	struct mdev *p = &dev;
 	struct mchild c = { .env = env, .p = p, .fd = fd };
 	struct sms_modem_cb cb = { .part_sent = on_part_sent,
 	    .report = on_report, .inbound = on_inbound, .arg = &c };
@@ -216,9 +231,9 @@ child_main(const struct modem_env *env, struct modem_proc *p, int fd)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() == 1)
 		_exit(0);
-	for (size_t i = 0; i < env->nclose; i++)
-		if (env->close_fds[i] >= 0)
-			close(env->close_fds[i]);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	snprintf(dev.channel, sizeof(dev.channel), "%s", channel);
+	snprintf(dev.device, sizeof(dev.device), "%s", device);
 	snprintf(c.name, sizeof(c.name), "%s@%s", p->channel, p->device);
 	if (parts == NULL || (c.q = queue_open(env->conf->queue,
 	    env->conf->group, 0, err, sizeof(err))) == NULL) {
@@ -267,10 +282,12 @@ child_main(const struct modem_env *env, struct modem_proc *p, int fd)
 			}
 			frame_consume(buf, &blen, len);
 			res.attempt = c.attempt;
+			child_sending = 1;
 			if (sms_modem_send(mm, parts, n, &res) == -1)
 				failures++;
 			else
 				failures = 0;
+			child_sending = 0;
 			res.attempt = c.attempt;
 			if (frame_write(fd, out, result_encode(&res, out)) == -1)
 				_exit(0);
@@ -291,14 +308,16 @@ child_main(const struct modem_env *env, struct modem_proc *p, int fd)
 /* ---- the daemon's side ------------------------------------------------------------ */
 
 int
-modem_start(struct modem_proc *p, const struct modem_env *env)
+modem_start(struct modem_proc *p, pid_t (*spawn)(const char *spec, int fd))
 {
+	char spec[256];
 	int sv[2];
 	pid_t pid;
 
+	snprintf(spec, sizeof(spec), "modem:%s:%zu", p->channel, p->index);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		return -1;
-	if ((pid = fork()) == -1) {
+	if ((pid = spawn(spec, sv[1])) == -1) {
 		int e = errno;
 
 		close(sv[0]);
@@ -306,17 +325,15 @@ modem_start(struct modem_proc *p, const struct modem_env *env)
 		errno = e;
 		return -1;
 	}
-	if (pid == 0) {
-		close(sv[0]);
-		child_main(env, p, sv[1]);
-	}
 	close(sv[1]);
 	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
 	p->pid = pid;
 	p->fd = sv[0];
 	p->up = 0;
+	p->starting = 1;
 	p->attempt = 0;
 	p->blen = 0;
+	p->status[0] = '\0';
 	p->started = queue_now();
 	return 0;
 }
@@ -397,6 +414,7 @@ modem_read(struct modem_proc *p, channel_report_fn report, void *arg)
 				memcpy(p->status, payload + 2, tl);
 				p->status[tl] = '\0';
 				p->up = payload[0] == 'U';
+				p->starting = 0;
 				if (payload[0] == 'D')
 					p->fatal = payload[1] != 0;
 				else
@@ -450,4 +468,5 @@ modem_ended(struct modem_proc *p, int status, channel_report_fn report,
 		p->fatal = 1;
 	p->pid = 0;
 	p->up = 0;
+	p->starting = 0;
 }

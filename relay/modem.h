@@ -38,6 +38,7 @@ struct modem_proc {
 	pid_t		 pid;		/* 0: not running */
 	int		 fd;		/* parent's end, -1 when not running */
 	int		 up;		/* the child said the modem is ready */
+	int		 starting;	/* started, not yet said up or down */
 	int		 fatal;		/* not restarted until a reload */
 	int		 failures;	/* starts in a row that ended */
 	int64_t		 started, next_start;	/* ms */
@@ -55,12 +56,19 @@ struct modem_env {
 	void				*state;	/* the sms channel's */
 	queue_plan_fn			 plan;	/* for a failed status report */
 	void				*plan_arg;
-	const int			*close_fds;	/* the parent's */
-	size_t				 nclose;
 };
 
-/* Fork the child for p (channel, device, index set).  0, or -1 (errno). */
-int modem_start(struct modem_proc *p, const struct modem_env *env);
+/*
+ * Start the child for p (channel, device, index set): spawn(spec, fd)
+ * runs `dengond -C modem:CHANNEL:INDEX` with fd as its descriptor 3 (a
+ * program of its own: see dengond.c on SQLite and fork).  0, or -1.
+ */
+int modem_start(struct modem_proc *p, pid_t (*spawn)(const char *spec,
+    int fd));
+
+/* The child's life, in `dengond -C modem:...`: fd is its socketpair. */
+void modem_child_run(const struct modem_env *env, const char *channel,
+    const char *device, size_t index, int fd) __attribute__((noreturn));
 
 /*
  * Hand message m (encoded as parts[0..n-1]) to the idle modem p, with a

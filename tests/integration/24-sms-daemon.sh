@@ -7,7 +7,7 @@
 # must be exactly what `dengon render` says that recipient gets; status
 # reports make the deliveries delivered; replies by SMS carrying the codes
 # confirm them (one concatenated, one from another number); the first
-# modem vanishes in the middle of the run (after its 5th submit, before
+# modem (the faster one) vanishes in the middle of the run (after its 5th submit, before
 # answering it) and the second finishes the work: no message lost.
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/peers.sh"
@@ -15,7 +15,7 @@ t_setup
 SMSLOG="$TESTS_DIR/modem/smslog.py"
 
 m1=$(peer_modem m1 --vanish-after-cmgs 5) || { echo "not ok 1 - modem 1 did not start"; exit 1; }
-m2=$(peer_modem m2 --mr-start 100) || { echo "not ok 1 - modem 2 did not start"; exit 1; }
+m2=$(peer_modem m2 --mr-start 100 --slow-cmgs 0.2) || { echo "not ok 1 - modem 2 did not start"; exit 1; }
 p1=$(readlink -f "$m1")
 p2=$(readlink -f "$m2")
 set_key relay retry_min 1s
