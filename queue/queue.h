@@ -556,9 +556,12 @@ int queue_code_find(struct queue *q, const char *code, char alert[41],
 /* The delivery whose Message-ID token this is: QUEUE_OK or NOTFOUND. */
 int queue_token_find(struct queue *q, const char *token, char alert[41],
     char recipient[65]);
-/* Record a wrong code from origin (an event and a bad_code row). */
+/* Record a wrong code from origin (an event and a bad_code row), in one
+ * transaction with the record of the inbound message (inbox, inbound) that
+ * carried it, if inbox is not NULL: a message already recorded changes
+ * nothing (QUEUE_OK). */
 int queue_bad_code(struct queue *q, const char *origin, const char *code,
-    const char *why);
+    const char *why, const char *inbox, const char *inbound);
 /* How many wrong codes origin sent since `since` (ms), in *n. */
 int queue_bad_code_count(struct queue *q, const char *origin, int64_t since,
     int64_t *n);

@@ -65,14 +65,22 @@ queue_token_find(struct queue *q, const char *token, char alert[41],
 
 int
 queue_bad_code(struct queue *q, const char *origin, const char *code,
-    const char *why)
+    const char *why, const char *inbox, const char *inbound)
 {
 	static const char what[] = "recording a wrong code";
 	sqlite3_stmt *s;
 	int64_t now = queue_now();
+	int rc;
 
 	if (queue_tx_begin(q, what) != QUEUE_OK)
 		return QUEUE_ERR;
+	/* the message that carried it, once: read again after a crash, it
+	 * counts no second time */
+	if (inbox != NULL && (rc = queue_inbound_add(q, inbox, inbound,
+	    "reply", why)) <= 0) {
+		queue_tx_rollback(q);
+		return rc == 0 ? QUEUE_OK : QUEUE_ERR;
+	}
 	s = queue_st(q, ST_BADCODE_ADD);
 	BIND_TEXT(s, 1, origin);
 	BIND_TEXT(s, 2, code);

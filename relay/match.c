@@ -395,13 +395,13 @@ match_inbound(struct queue *q, const struct conf *c, const char *inbox,
 			snprintf(why, sizeof(why), "code %.4s-%.4s by mail from "
 			    "%s matches no delivery", codes[pass][i],
 			    codes[pass][i] + 4, from);
-			if (queue_bad_code(q, from, codes[pass][i], why) !=
-			    QUEUE_OK) {
+			if (queue_bad_code(q, from, codes[pass][i], why, inbox,
+			    iid) != QUEUE_OK) {
 				snprintf(desc, desclen, "%s", queue_errmsg(q));
 				return 0;
 			}
-			return ignore(q, inbox, iid, "reply", why, desc,
-			    desclen);
+			snprintf(desc, desclen, "ignored (reply): %s", why);
+			return 1;
 		}
 	}
 	return ignore(q, inbox, iid, "other", "no confirmation code and not a "
@@ -448,11 +448,13 @@ match_sms(struct queue *q, const struct conf *c, const char *inbox,
 			continue;	/* any 8-letter word would count */
 		snprintf(why, sizeof(why), "code %.4s-%.4s by SMS from %s "
 		    "matches no delivery", codes[i], codes[i] + 4, from);
-		if (queue_bad_code(q, from, codes[i], why) != QUEUE_OK) {
+		if (queue_bad_code(q, from, codes[i], why, inbox, key) !=
+		    QUEUE_OK) {
 			snprintf(desc, desclen, "%s", queue_errmsg(q));
 			return 0;
 		}
-		return ignore(q, inbox, key, "reply", why, desc, desclen);
+		snprintf(desc, desclen, "ignored (reply): %s", why);
+		return 1;
 	}
 	(void)c;
 	return ignore(q, inbox, key, "other", "no confirmation code in the "
