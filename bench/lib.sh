@@ -70,11 +70,9 @@ b_tmp() {
 	chmod 755 "$S"
 }
 
-# b_setup PORT [CONC] - a dengon configuration in $T: a mail channel to
-# 127.0.0.1:PORT (plain SMTP, CONC sessions), one policy, logs to
-# $T/dengond.log.  Call b_tmp first.
-b_setup() {
-	local port=$1 conc=${2:-${BENCH_CONCURRENCY:-20}}
+# b_relay_conf LANGUAGE - the [relay] section of a benchmark's
+# configuration, written afresh to $T/dengon.conf.  Call b_tmp first.
+b_relay_conf() {
 	cat >"$T/dengon.conf" <<CONF
 [relay]
 name           = bench-relay
@@ -84,13 +82,23 @@ socket         = dengon.sock
 spool          = spool
 contacts       = contacts.csv
 default_policy = standard
-language       = ja
+language       = $1
 timezone       = Asia/Tokyo
 country_code   = 81
 log            = stderr
 group          = $(id -gn)
 retry_min      = ${BENCH_RETRY_MIN:-30s}
 retry_max      = ${BENCH_RETRY_MAX:-30m}
+CONF
+}
+
+# b_setup PORT [CONC] - a dengon configuration in $T: a mail channel to
+# 127.0.0.1:PORT (plain SMTP, CONC sessions), one policy, logs to
+# $T/dengond.log.  Call b_tmp first.
+b_setup() {
+	local port=$1 conc=${2:-${BENCH_CONCURRENCY:-20}}
+	b_relay_conf ja
+	cat >>"$T/dengon.conf" <<CONF
 
 [channel mail]
 type           = smtp

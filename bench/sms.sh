@@ -41,22 +41,8 @@ t_cleanup_add "[ -z \"\${KEEP:-}\" ] && rm -rf '$BASE'"
 # s_setup DEVICES - a dengon configuration in $T: one sms channel over
 # DEVICES (comma-separated), one policy, English texts.
 s_setup() {
-	cat >"$T/dengon.conf" <<CONF
-[relay]
-name           = bench-relay
-queue          = queue.db
-secret_file    = secret.key
-socket         = dengon.sock
-spool          = spool
-contacts       = contacts.csv
-default_policy = standard
-language       = en
-timezone       = Asia/Tokyo
-country_code   = 81
-log            = stderr
-group          = $(id -gn)
-retry_min      = ${BENCH_RETRY_MIN:-30s}
-retry_max      = ${BENCH_RETRY_MAX:-30m}
+	b_relay_conf en
+	cat >>"$T/dengon.conf" <<CONF
 
 [channel sms]
 type           = sms
