@@ -47,33 +47,6 @@ struct sms_conf {
 
 static void sms_release(void *state);
 
-/* Split a comma-separated list, trimming blanks. */
-static char **
-split(const char *v, size_t *n)
-{
-	char **out = NULL, *dup = strdup(v ? v : ""), *save = NULL, *t;
-
-	*n = 0;
-	if (dup == NULL)
-		return NULL;
-	for (t = strtok_r(dup, ",", &save); t != NULL;
-	    t = strtok_r(NULL, ",", &save)) {
-		char **o;
-
-		while (isspace((unsigned char)*t))
-			t++;
-		for (size_t l = strlen(t); l > 0 && isspace((unsigned char)
-		    t[l - 1]); l--)
-			t[l - 1] = '\0';
-		if ((o = realloc(out, (*n + 1) * sizeof(*o))) == NULL)
-			break;
-		out = o;
-		out[(*n)++] = strdup(t);
-	}
-	free(dup);
-	return out;
-}
-
 static int
 sms_configure(const struct conf_channel *ch, const struct conf *relay,
     void **state, char *err, size_t errlen)
@@ -87,7 +60,7 @@ sms_configure(const struct conf_channel *ch, const struct conf *relay,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	sc->devices = split(conf_channel_get(ch, "devices"), &sc->n);
+	sc->n = conf_split_list(conf_channel_get(ch, "devices"), &sc->devices);
 	if (sc->n == 0) {
 		snprintf(err, errlen, "devices: no modem listed");
 		sms_release(sc);
@@ -99,7 +72,7 @@ sms_configure(const struct conf_channel *ch, const struct conf *relay,
 		return -1;
 	}
 	if ((v = conf_channel_get(ch, "pin_files")) != NULL)
-		pins = split(v, &np);
+		np = conf_split_list(v, &pins);
 	for (size_t i = 0; i < np; i++) {
 		if (i < sc->n && strcmp(pins[i], "-") != 0)
 			sc->pins[i] = pins[i];

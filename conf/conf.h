@@ -150,6 +150,12 @@ const struct conf_policy *conf_policy_find(const struct conf *c,
 const char *conf_channel_get(const struct conf_channel *ch, const char *key);
 const char *conf_inbox_get(const struct conf_inbox *ib, const char *key);
 
+/* Split a comma-separated value ("devices", "domains", ...) into trimmed,
+ * owned entries (empty ones kept, so that they can be reported); returns
+ * the count, *out allocated.  Free with conf_free_list(). */
+size_t conf_split_list(const char *s, char ***out);
+void conf_free_list(char **v, size_t n);
+
 /* The CSV column a channel type reads its address from: smtp -> "mail",
  * lgwan -> "lgwan", fax -> "fax", sms -> "sms"; NULL for unknown types. */
 const char *conf_type_column(const char *type);

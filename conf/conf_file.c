@@ -794,15 +794,16 @@ valid_timezone(const char *tz)
 	return ok;
 }
 
-/* Split s at commas into trimmed, owned entries (empty ones kept, so
- * that they can be reported); returns the count.  Free with free_list. */
-static size_t
-split_list(const char *s, char ***out)
+size_t
+conf_split_list(const char *s, char ***out)
 {
 	char **v = NULL;
 	size_t n = 0;
 	const char *p = s, *e, *b;
 
+	*out = NULL;
+	if (s == NULL)
+		return 0;
 	for (;;) {
 		e = strchr(p, ',');
 		if (e == NULL)
@@ -822,8 +823,8 @@ split_list(const char *s, char ***out)
 	return n;
 }
 
-static void
-free_list(char **v, size_t n)
+void
+conf_free_list(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
@@ -1285,7 +1286,7 @@ check_value(struct parse *p, const struct key *k, const char *v, int line,
 		return NULL;
 	case KT_DOMAINS:
 	case KT_DEVICES:
-		cnt = split_list(v, &list);
+		cnt = conf_split_list(v, &list);
 		bad = 0;
 		for (size_t i = 0; i < cnt; i++) {
 			if (list[i][0] == '\0') {
@@ -1312,10 +1313,10 @@ check_value(struct parse *p, const struct key *k, const char *v, int line,
 					}
 			}
 		}
-		free_list(list, cnt);
+		conf_free_list(list, cnt);
 		return bad ? NULL : xstrdup(v);
 	case KT_PINFILES:
-		cnt = split_list(v, &list);
+		cnt = conf_split_list(v, &list);
 		bad = 0;
 		for (size_t i = 0; i < cnt; i++) {
 			if (list[i][0] == '\0') {
@@ -1342,7 +1343,7 @@ check_value(struct parse *p, const struct key *k, const char *v, int line,
 				r = t;
 			}
 		}
-		free_list(list, cnt);
+		conf_free_list(list, cnt);
 		return r;
 	case KT_FILE:
 		r = resolve(p, v);
@@ -1506,10 +1507,10 @@ check_sms(struct parse *p, const struct rsec *sec)
 	if (dev == NULL || pin == NULL || *dev->value == '\0' ||
 	    *pin->value == '\0')
 		return;
-	nd = split_list(dev->value, &list);
-	free_list(list, nd);
-	np = split_list(pin->value, &list);
-	free_list(list, np);
+	nd = conf_split_list(dev->value, &list);
+	conf_free_list(list, nd);
+	np = conf_split_list(pin->value, &list);
+	conf_free_list(list, np);
 	if (nd != np)
 		diag(p, 1, pin->line, "pin_files: %zu %s for %zu %s (one per "
 		    "device, - for none)", np, np == 1 ? "entry" : "entries",
@@ -2037,7 +2038,7 @@ conf_parse_steps(const char *s, struct conf_step **stepsp, size_t *nstepsp,
 
 	*stepsp = NULL;
 	*nstepsp = 0;
-	ntok = split_list(s, &tok);
+	ntok = conf_split_list(s, &tok);
 	if (ntok == 1 && tok[0][0] == '\0') {
 		steps_err(err, errlen, "no steps");
 		goto fail;
@@ -2057,13 +2058,13 @@ conf_parse_steps(const char *s, struct conf_step **stepsp, size_t *nstepsp,
 		steps[n++] = st;
 		prev = st.delay;
 	}
-	free_list(tok, ntok);
+	conf_free_list(tok, ntok);
 	*stepsp = steps;
 	*nstepsp = n;
 	return 0;
 fail:
 	conf_steps_free(steps, n);
-	free_list(tok, ntok);
+	conf_free_list(tok, ntok);
 	return -1;
 }
 

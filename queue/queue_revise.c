@@ -33,6 +33,22 @@ current_revision(struct queue *q, const char *alert, const char *what,
 	return QUEUE_OK;
 }
 
+/* Run st (?1 alert, ?2 now) over the alert's deliveries; *n changed. */
+static int
+deliveries_change(struct queue *q, enum queue_stmt st, const char *alert,
+    int64_t now, const char *what, int64_t *n)
+{
+	sqlite3_stmt *s = queue_st(q, st);
+
+	BIND_TEXT(s, 1, alert);
+	BIND_INT(s, 2, now);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return queue_db_fail(q, what);
+	queue_done(s);
+	*n = sqlite3_changes(q->db);
+	return QUEUE_OK;
+}
+
 int
 queue_alert_update(struct queue *q, const char *alert, const char *subject,
     const char *body, const char *actor, int64_t now, int *revision,
@@ -60,15 +76,9 @@ queue_alert_update(struct queue *q, const char *alert, const char *subject,
 		goto fail;
 	}
 	queue_done(s);
-	s = queue_st(q, ST_DLV_REARM);
-	BIND_TEXT(s, 1, alert);
-	BIND_INT(s, 2, now);
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		rc = queue_db_fail(q, what);
+	if ((rc = deliveries_change(q, ST_DLV_REARM, alert, now, what,
+	    rearmed)) != QUEUE_OK)
 		goto fail;
-	}
-	queue_done(s);
-	*rearmed = sqlite3_changes(q->db);
 	*revision = rev;
 	snprintf(why, sizeof(why), "revision %d; sent again now to %lld "
 	    "recipients already reached", rev, (long long)*rearmed);
@@ -87,7 +97,6 @@ queue_alert_cancel(struct queue *q, const char *alert, const char *reason,
 {
 	static const char what[] = "cancelling an alert";
 	char why[512];
-	sqlite3_stmt *s;
 	int rc, rev;
 
 	if (queue_tx_begin(q, what) != QUEUE_OK)
@@ -95,15 +104,9 @@ queue_alert_cancel(struct queue *q, const char *alert, const char *reason,
 	if ((rc = current_revision(q, alert, what, &rev, NULL, 0)) !=
 	    QUEUE_OK)
 		goto fail;
-	s = queue_st(q, ST_DLV_CANCEL);
-	BIND_TEXT(s, 1, alert);
-	BIND_INT(s, 2, now);
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		rc = queue_db_fail(q, what);
+	if ((rc = deliveries_change(q, ST_DLV_CANCEL, alert, now, what,
+	    n)) != QUEUE_OK)
 		goto fail;
-	}
-	queue_done(s);
-	*n = sqlite3_changes(q->db);
 	snprintf(why, sizeof(why), "%lld deliveries cancelled%s%.400s",
 	    (long long)*n, reason ? ": " : "", reason ? reason : "");
 	if ((rc = queue_event_add(q, now, alert, 0, actor, "cancelled", why)) !=

@@ -569,21 +569,15 @@ list_ports(struct json *j)
 static int
 modem_rows(struct cli *cli, struct json *jp, const struct conf_channel *ch)
 {
-	const char *v = conf_channel_get(ch, "devices");
-	char *dup, *save = NULL, *t, name[256];
+	char **dev, name[256];
+	size_t n = conf_split_list(conf_channel_get(ch, "devices"), &dev);
 	int rc = 0;
 
-	if (v == NULL || (dup = strdup(v)) == NULL)
-		return 0;
-	for (t = strtok_r(dup, ",", &save); t != NULL && rc == 0;
-	    t = strtok_r(NULL, ",", &save)) {
-		while (*t == ' ' || *t == '\t')
-			t++;
-		t[strcspn(t, " \t")] = '\0';
-		snprintf(name, sizeof(name), "%s@%s", ch->name, t);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		snprintf(name, sizeof(name), "%s@%s", ch->name, dev[i]);
 		rc = channel_row(cli, jp, name, "modem", -1);
 	}
-	free(dup);
+	conf_free_list(dev, n);
 	return rc;
 }
 

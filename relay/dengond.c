@@ -502,7 +502,6 @@ modem_child(const struct conf *c, const char *spec)
 	}
 	memset(&env, 0, sizeof(env));
 	env.conf = c;
-	env.drv = drv;
 	env.state = state;
 	env.plan = child_plan;
 	env.plan_arg = (void *)(uintptr_t)c;
@@ -564,6 +563,19 @@ inboxes_start(struct daemon *d, int64_t now)
 	}
 }
 
+/* When a long-lived child that ended (started at `started`) may start
+ * again: with backoff on the ends in a row; one that ran a good while
+ * starts its backoff afresh. */
+static int64_t
+restart_at(const struct daemon *d, int *failures, int64_t started,
+    int64_t now)
+{
+	if (now - started > 60000)
+		*failures = 0;
+	(*failures)++;
+	return now + sched_backoff(d->conf, *failures);
+}
+
 /* A child ended: if it was an inbox reader, restart it with backoff. */
 static void
 inbox_exited(struct daemon *d, pid_t pid, int status)
@@ -576,11 +588,7 @@ inbox_exited(struct daemon *d, pid_t pid, int status)
 		if (p->pid != pid)
 			continue;
 		p->pid = 0;
-		/* a reader that ran a good while starts its backoff afresh */
-		if (now - p->started > 60000)
-			p->failures = 0;
-		p->failures++;
-		p->next_start = now + sched_backoff(d->conf, p->failures);
+		p->next_start = restart_at(d, &p->failures, p->started, now);
 		if (!d->draining)
 			log_warnx("inbox %s: reader %ld ended (%s %d); restart "
 			    "in %llds", p->ib->name, (long)pid,
@@ -728,10 +736,7 @@ modem_exited(struct daemon *d, pid_t pid, int status)
 		if (!chan_usable_name(d, p->channel))
 			queue_health_report(d->q, p->channel, 0, p->status[0] ?
 			    p->status : "every modem is down", now);
-		if (now - p->started > 60000)
-			p->failures = 0;
-		p->failures++;
-		p->next_start = now + sched_backoff(d->conf, p->failures);
+		p->next_start = restart_at(d, &p->failures, p->started, now);
 		if (!d->draining)
 			log_warnx("sms %s@%s: modem process %ld ended (%s)%s",
 			    p->channel, p->device, (long)pid, p->status[0] ?

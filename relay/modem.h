@@ -52,7 +52,6 @@ struct modem_proc {
 /* What the child needs besides its device. */
 struct modem_env {
 	const struct conf		*conf;
-	const struct channel_driver	*drv;
 	void				*state;	/* the sms channel's */
 	queue_plan_fn			 plan;	/* for a failed status report */
 	void				*plan_arg;
