@@ -23,8 +23,9 @@ SANITIZE   ?=
 
 # Every library the project builds against (issue: core).  Programs link
 # only what they use; `make` checks that all of them are present.
-PKGS      := sqlite3 libesmtp-1.0 libetpan libserialport libssl libcrypto inih cmocka
-CORE_PKGS := sqlite3 libssl libcrypto inih libserialport
+PKGS      := sqlite3 libesmtp-1.0 libetpan libserialport libssl libcrypto inih cmocka \
+	freetype2 libtiff-4 libpng16 spandsp
+CORE_PKGS := sqlite3 libssl libcrypto inih libserialport freetype2 libtiff-4 libpng16
 
 ifneq ($(SANITIZE),)
 BUILD     ?= build-san
@@ -115,6 +116,19 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIB)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PROG_LIBS)
 tests: $(TOOLS)
 -include $(TOOLS:=.d)
+
+# The virtual Class 1 fax modem (spandsp's T.31 on a pty; issue 7).
+SPANDSP_LIBS := $(shell $(PKG_CONFIG) --libs spandsp 2>/dev/null)
+FAX_TOOLS := $(BUILD)/tools/fax_vmodem $(BUILD)/tools/fax_compare
+$(BUILD)/tools/fax_vmodem: tests/fax/fax_vmodem.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags spandsp 2>/dev/null) \
+	    $(ALL_LDFLAGS) -o $@ $< $(SPANDSP_LIBS) $(CORE_LIBS) -lm
+$(BUILD)/tools/fax_compare: tests/fax/fax_compare.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(PROG_LIBS)
+tests: $(FAX_TOOLS)
+-include $(FAX_TOOLS:=.d)
 
 # ---- fuzzing (tests/fuzz/; issue 8) --------------------------------------
 #   make fuzz [FUZZ_SECONDS=N]  build the libFuzzer targets with clang into

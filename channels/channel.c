@@ -17,6 +17,7 @@ static const struct channel_driver *drivers[] = {
 	&channel_smtp,
 	&channel_lgwan,
 	&channel_sms,
+	&channel_fax,
 };
 
 const struct channel_driver *
@@ -40,6 +41,12 @@ channel_outcome_name(enum channel_outcome o)
 		return "permfail";
 	}
 	return "?";
+}
+
+int
+channel_tlp_restricted(enum queue_tlp t)
+{
+	return t == QUEUE_TLP_RED || t == QUEUE_TLP_AMBER_STRICT;
 }
 
 int

@@ -30,6 +30,10 @@ enum channel_outcome {
 
 const char *channel_outcome_name(enum channel_outcome o); /* "ok" ... */
 
+/* RED and AMBER+STRICT bodies never travel over SMS or fax: those
+ * channels carry only a notice, the alert id and the code. */
+int channel_tlp_restricted(enum queue_tlp t);
+
 /*
  * One message for one recipient on one channel.  All strings are borrowed
  * from the caller and valid for the duration of the call.
@@ -53,6 +57,10 @@ struct channel_msg {
 	int		 round;		/* 0: first sending; n: n-th reminder */
 	const char	*message_id;	/* "<...@...>": the same on every retry */
 	const char	*references;	/* the first message's id, or NULL */
+	const char	*notice;	/* NULL: the alert; "cancel": a short
+					   notice that the alert was
+					   cancelled, asking for nothing */
+	const char	*reason;	/* the notice's reason, or NULL */
 };
 
 /* The outcome of one message. */
@@ -61,6 +69,9 @@ struct channel_result {
 	enum channel_outcome	outcome;
 	char			evidence[512];	/* e.g. "250 2.0.0 Ok: queued as X" */
 	char			error[256];	/* why, for tempfail/permfail */
+	int			delivered;	/* ok, and the far end itself
+						   confirmed receipt (fax: every
+						   page): arrival evidence */
 };
 
 /* Filled in by the child for each message as soon as it is known. */
@@ -86,6 +97,23 @@ struct channel_driver {
 	 */
 	int	(*render)(void *state, const struct channel_msg *m, char **out,
 		    size_t *len, char *err, size_t errlen);
+
+	/*
+	 * Optional: write what m looks like to the file path, in the format
+	 * its extension names (fax: .png, else TIFF), for an operator to look
+	 * at.  0, or -1 with err.
+	 */
+	int	(*render_file)(void *state, const struct channel_msg *m,
+		    const char *path, char *err, size_t errlen);
+
+	/*
+	 * 1: a session may be withdrawn while it runs.  When every delivery
+	 * of a running session has become final (confirmed on another
+	 * channel, cancelled), the daemon sends its child SIGTERM; send()
+	 * then takes back what it handed over (fax: the HylaFAX job is
+	 * removed) and reports each message tempfail, "withdrawn".
+	 */
+	int		 withdraw;
 
 	/*
 	 * Send n messages in one session.  Runs in a child process and may
@@ -211,5 +239,6 @@ const struct channel_driver *channel_driver_find(const char *type);
 extern const struct channel_driver channel_smtp;
 extern const struct channel_driver channel_lgwan;	/* channels/lgwan.c */
 extern const struct channel_driver channel_sms;		/* channels/sms.c */
+extern const struct channel_driver channel_fax;		/* channels/fax.c */
 
 #endif /* DENGON_CHANNEL_H */

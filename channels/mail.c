@@ -69,12 +69,8 @@ mail_buf_str(struct mail_buf *b, const char *s)
 	mail_buf_add(b, s, strlen(s));
 }
 
-static void
-buf_fmt(struct mail_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-buf_fmt(struct mail_buf *b, const char *fmt, ...)
+void
+mail_buf_fmt(struct mail_buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	char *s;
@@ -236,7 +232,7 @@ enc_words(struct mail_buf *b, const char *s, size_t *col,
 			enc = NULL;
 		} else
 			k = (size_t)EVP_EncodeBlock(out, p + i, (int)take);
-		buf_fmt(b, "=?%s?B?", cname);
+		mail_buf_fmt(b, "=?%s?B?", cname);
 		mail_buf_add(b, (const char *)out, k);
 		mail_buf_str(b, "?=");
 		*col += over + k;
@@ -288,7 +284,7 @@ hdr_mailbox(struct mail_buf *b, const char *name, const char *display,
 		mail_buf_add(b, " ", 1);
 		col++;
 	}
-	buf_fmt(b, "<%s>\r\n", addr);
+	mail_buf_fmt(b, "<%s>\r\n", addr);
 }
 
 /* "Name: <id1> <id2> ...", folded between ids. */
@@ -529,20 +525,20 @@ words_ja(const struct facts *f, struct mail_buf *subj, struct mail_buf *body)
 		mail_buf_str(subj, "【再送】");
 	if (m->revision > 1)
 		mail_buf_str(subj, "【更新】");
-	buf_fmt(subj, "[TLP:%s] %s [確認コード: %s]", f->tlp, f->subject,
+	mail_buf_fmt(subj, "[TLP:%s] %s [確認コード: %s]", f->tlp, f->subject,
 	    f->code);
 
 	if (m->drill)
 		mail_buf_str(body, "【訓練】これは訓練です。実際の事象ではありません。\n");
 	if (m->round > 0)
-		buf_fmt(body, "【再送】受信確認をまだいただいていないため、"
+		mail_buf_fmt(body, "【再送】受信確認をまだいただいていないため、"
 		    "再度お送りします（再送 %d 回目）。\n", m->round);
 	if (m->revision > 1)
-		buf_fmt(body, "【更新】この通知は内容が更新されました（第 %d 版）。"
+		mail_buf_fmt(body, "【更新】この通知は内容が更新されました（第 %d 版）。"
 		    "以前の版に代わるものです。\n", m->revision);
-	buf_fmt(body, "TLP:%s（%s）\n\n", f->tlp, tlp_ja(m->tlp));
+	mail_buf_fmt(body, "TLP:%s（%s）\n\n", f->tlp, tlp_ja(m->tlp));
 	if (*f->name != '\0')
-		buf_fmt(body, "%s%s%s 様\n\n", f->org, *f->org ? " " : "",
+		mail_buf_fmt(body, "%s%s%s 様\n\n", f->org, *f->org ? " " : "",
 		    f->name);
 	mail_buf_str(body, m->body ? m->body : "");
 	if (body->len > 0 && body->p[body->len - 1] != '\n')
@@ -551,16 +547,16 @@ words_ja(const struct facts *f, struct mail_buf *subj, struct mail_buf *body)
 	    "\n"
 	    "────────────────────────────────\n"
 	    "■ 受信確認のお願い\n");
-	buf_fmt(body, "確認コード: %s\n\n", f->code);
+	mail_buf_fmt(body, "確認コード: %s\n\n", f->code);
 	mail_buf_str(body,
 	    "この通知を受け取られたら、次のいずれかの方法でお知らせください。\n"
 	    "・このメールに返信する（件名の確認コードは消さずにそのまま"
 	    "送ってください）\n");
-	buf_fmt(body, "・電話または FAX で折り返し、確認コード「%s」を"
+	mail_buf_fmt(body, "・電話または FAX で折り返し、確認コード「%s」を"
 	    "お伝えいただく\n\n", f->code);
-	buf_fmt(body, "通知番号: %s\n", m->alert);
-	buf_fmt(body, "発信元:   %s（%s）\n", f->sender, f->relay);
-	buf_fmt(body, "発信日時: %s\n", f->when);
+	mail_buf_fmt(body, "通知番号: %s\n", m->alert);
+	mail_buf_fmt(body, "発信元:   %s（%s）\n", f->sender, f->relay);
+	mail_buf_fmt(body, "発信日時: %s\n", f->when);
 	mail_buf_str(body,
 	    "────────────────────────────────\n"
 	    "このメールへの返信は、受信確認として扱われます。\n");
@@ -575,24 +571,24 @@ words_en(const struct facts *f, struct mail_buf *subj, struct mail_buf *body)
 	if (m->drill)
 		mail_buf_str(subj, "[DRILL] ");
 	if (m->round > 0)
-		buf_fmt(subj, "[Reminder %d] ", m->round);
+		mail_buf_fmt(subj, "[Reminder %d] ", m->round);
 	if (m->revision > 1)
 		mail_buf_str(subj, "[Update] ");
-	buf_fmt(subj, "[TLP:%s] %s [code: %s]", f->tlp, f->subject, f->code);
+	mail_buf_fmt(subj, "[TLP:%s] %s [code: %s]", f->tlp, f->subject, f->code);
 
 	if (m->drill)
 		mail_buf_str(body, "[DRILL] This is a drill. No real event has "
 		    "occurred.\n");
 	if (m->round > 0)
-		buf_fmt(body, "[Reminder %d] We have not yet received your "
+		mail_buf_fmt(body, "[Reminder %d] We have not yet received your "
 		    "confirmation, so we are sending this alert again.\n",
 		    m->round);
 	if (m->revision > 1)
-		buf_fmt(body, "[Update] This alert has been updated (revision "
+		mail_buf_fmt(body, "[Update] This alert has been updated (revision "
 		    "%d). It replaces the earlier version.\n", m->revision);
-	buf_fmt(body, "TLP:%s (%s)\n\n", f->tlp, tlp_en(m->tlp));
+	mail_buf_fmt(body, "TLP:%s (%s)\n\n", f->tlp, tlp_en(m->tlp));
 	if (*f->name != '\0')
-		buf_fmt(body, "To: %s%s%s\n\n", f->name, *f->org ? ", " : "",
+		mail_buf_fmt(body, "To: %s%s%s\n\n", f->name, *f->org ? ", " : "",
 		    f->org);
 	mail_buf_str(body, m->body ? m->body : "");
 	if (body->len > 0 && body->p[body->len - 1] != '\n')
@@ -601,18 +597,56 @@ words_en(const struct facts *f, struct mail_buf *subj, struct mail_buf *body)
 	    "\n"
 	    "------------------------------------------------------------\n"
 	    "PLEASE CONFIRM RECEIPT\n");
-	buf_fmt(body, "Confirmation code: %s\n\n", f->code);
+	mail_buf_fmt(body, "Confirmation code: %s\n\n", f->code);
 	mail_buf_str(body,
 	    "Please let us know that you received this alert, either way:\n"
 	    " - reply to this mail, keeping the code in the subject; or\n");
-	buf_fmt(body, " - call or fax us back and quote the code %s.\n\n",
+	mail_buf_fmt(body, " - call or fax us back and quote the code %s.\n\n",
 	    f->code);
-	buf_fmt(body, "Alert:  %s\n", m->alert);
-	buf_fmt(body, "From:   %s (%s)\n", f->sender, f->relay);
-	buf_fmt(body, "Issued: %s\n", f->when);
+	mail_buf_fmt(body, "Alert:  %s\n", m->alert);
+	mail_buf_fmt(body, "From:   %s (%s)\n", f->sender, f->relay);
+	mail_buf_fmt(body, "Issued: %s\n", f->when);
 	mail_buf_str(body,
 	    "------------------------------------------------------------\n"
 	    "A reply to this mail counts as your confirmation.\n");
+}
+
+/*
+ * A notice (m->notice: "cancel"): the alert was cancelled; nothing to do,
+ * nothing to confirm.  No code: a reply is not asked for.
+ */
+static void
+words_notice(const struct facts *f, int en, struct mail_buf *subj,
+    struct mail_buf *body)
+{
+	const struct channel_msg *m = f->m;
+	char *reason = m->reason != NULL ? clean_text(m->reason) : NULL;
+
+	if (m->drill)
+		mail_buf_str(subj, en ? "[DRILL] " : "【訓練】");
+	mail_buf_fmt(subj, en ? "[Cancelled] [TLP:%s] %s" :
+	    "【取消】[TLP:%s] %s", f->tlp, f->subject);
+	if (en) {
+		mail_buf_fmt(body, "[Cancelled] The alert below has been "
+		    "cancelled. No action is needed.\n\n"
+		    "Subject: %s\nAlert:   %s\nIssued:  %s\n", f->subject,
+		    m->alert, f->when);
+		if (reason != NULL && *reason != '\0')
+			mail_buf_fmt(body, "Reason:  %s\n", reason);
+		mail_buf_fmt(body, "From:    %s (%s)\n\nTLP:%s (%s)\n"
+		    "You do not need to reply to this message.\n", f->sender,
+		    f->relay, f->tlp, tlp_en(m->tlp));
+	} else {
+		mail_buf_fmt(body, "【取消】次の通知は取り消されました。対応の必要は"
+		    "ありません。\n\n件名:     %s\n通知番号: %s\n発信日時: %s\n",
+		    f->subject, m->alert, f->when);
+		if (reason != NULL && *reason != '\0')
+			mail_buf_fmt(body, "取消理由: %s\n", reason);
+		mail_buf_fmt(body, "発信元:   %s（%s）\n\nTLP:%s（%s）\n"
+		    "このメッセージへの返信は不要です。\n", f->sender, f->relay,
+		    f->tlp, tlp_ja(m->tlp));
+	}
+	free(reason);
 }
 
 /* The body text (LF line ends) as base64 of its CRLF form, 76 a line. */
@@ -749,7 +783,10 @@ mail_render(const struct mail_opts *o, const struct channel_msg *m,
 	code_format(code, f.code);
 	relay_time_local(m->created, f.when, sizeof(f.when));
 
-	if (o->language != NULL && strcmp(o->language, "en") == 0)
+	if (m->notice != NULL)
+		words_notice(&f, o->language != NULL &&
+		    strcmp(o->language, "en") == 0, &subj, &body);
+	else if (o->language != NULL && strcmp(o->language, "en") == 0)
 		words_en(&f, &subj, &body);
 	else
 		words_ja(&f, &subj, &body);
@@ -757,7 +794,7 @@ mail_render(const struct mail_opts *o, const struct channel_msg *m,
 		goto oom;
 
 	rfc5322_date(time(NULL), date, sizeof(date));
-	buf_fmt(&h, "Date: %s\r\n", date);
+	mail_buf_fmt(&h, "Date: %s\r\n", date);
 	hdr_mailbox(&h, "From", fname, from_addr, o->charset);
 	hdr_mailbox(&h, "To", name, m->address, o->charset);
 	if (o->reply_to != NULL)
@@ -769,7 +806,7 @@ mail_render(const struct mail_opts *o, const struct channel_msg *m,
 		hdr_ids(&h, "References", m->references);
 	}
 	if (o->charset != NULL)
-		buf_fmt(&h, "MIME-Version: 1.0\r\n"
+		mail_buf_fmt(&h, "MIME-Version: 1.0\r\n"
 		    "Content-Type: text/plain; charset=%s\r\n"
 		    "Content-Transfer-Encoding: 7bit\r\n", o->charset->name);
 	else
@@ -778,9 +815,9 @@ mail_render(const struct mail_opts *o, const struct channel_msg *m,
 		    "Content-Transfer-Encoding: base64\r\n");
 	mail_buf_str(&h, "Auto-Submitted: auto-generated\r\n"
 	    "X-Auto-Response-Suppress: OOF, AutoReply\r\n");
-	buf_fmt(&h, "X-Dengon-Alert: %s\r\n", m->alert);
-	buf_fmt(&h, "X-Dengon-Delivery: %lld\r\n", (long long)m->delivery);
-	buf_fmt(&h, "X-Dengon-TLP: %s\r\n", f.tlp);
+	mail_buf_fmt(&h, "X-Dengon-Alert: %s\r\n", m->alert);
+	mail_buf_fmt(&h, "X-Dengon-Delivery: %lld\r\n", (long long)m->delivery);
+	mail_buf_fmt(&h, "X-Dengon-TLP: %s\r\n", f.tlp);
 	mail_buf_str(&h, "\r\n");
 	if (o->charset != NULL)
 		body_7bit(&h, body.p, body.len, o->charset);

@@ -91,5 +91,7 @@ struct mail_buf {
 
 void mail_buf_add(struct mail_buf *b, const char *s, size_t n);
 void mail_buf_str(struct mail_buf *b, const char *s);
+void mail_buf_fmt(struct mail_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif /* DENGON_MAIL_H */

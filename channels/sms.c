@@ -129,21 +129,6 @@ sms_device(const void *state, size_t i)
 
 /* ---- what the recipient reads ------------------------------------------------- */
 
-static void
-buf_printf(struct mail_buf *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		mail_buf_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n :
-		    sizeof(tmp) - 1);
-}
-
 /* The byte length of the first k characters of UTF-8 s. */
 static size_t
 utf8_prefix(const char *s, size_t k)
@@ -204,13 +189,6 @@ clean_text(const char *s)
 	return out;
 }
 
-/* RED and AMBER+STRICT never travel in the clear over SMS or fax. */
-static int
-restricted(enum queue_tlp t)
-{
-	return t == QUEUE_TLP_RED || t == QUEUE_TLP_AMBER_STRICT;
-}
-
 /*
  * Assemble head + body (its first `keep` characters, with an ellipsis if
  * cut) + tail.  tier 0: the full tail; 1: the short one.
@@ -234,7 +212,7 @@ assemble(const struct sms_conf *sc, const struct channel_msg *m,
 		mail_buf_str(&b, ja ? "【再送】" : "[Reminder] ");
 	if (m->revision > 1)
 		mail_buf_str(&b, ja ? "【更新】" : "[Update] ");
-	buf_printf(&b, "[TLP:%s] ", queue_tlp_name(m->tlp));
+	mail_buf_fmt(&b, "[TLP:%s] ", queue_tlp_name(m->tlp));
 	mail_buf_add(&b, subject, sl);
 	if (subject[sl] != '\0')
 		mail_buf_str(&b, ellipsis);
@@ -245,15 +223,15 @@ assemble(const struct sms_conf *sc, const struct channel_msg *m,
 			mail_buf_str(&b, ellipsis);
 	}
 	if (tier == 0 && ja)
-		buf_printf(&b, "\n確認コード %s をこのSMSに返信してください。"
+		mail_buf_fmt(&b, "\n確認コード %s をこのSMSに返信してください。"
 		    "\n通知番号 %s %s %s", code, m->alert, when, sc->relay);
 	else if (tier == 0)
-		buf_printf(&b, "\nReply to this SMS with code %s to confirm."
+		mail_buf_fmt(&b, "\nReply to this SMS with code %s to confirm."
 		    "\nAlert %s %s %s", code, m->alert, when, sc->relay);
 	else if (ja)
-		buf_printf(&b, "\n確認コード %s\n通知番号 %s", code, m->alert);
+		mail_buf_fmt(&b, "\n確認コード %s\n通知番号 %s", code, m->alert);
 	else
-		buf_printf(&b, "\nCode %s\nAlert %s", code, m->alert);
+		mail_buf_fmt(&b, "\nCode %s\nAlert %s", code, m->alert);
 	mail_buf_add(&b, "", 1);
 	if (b.oom) {
 		free(b.p);
@@ -286,17 +264,75 @@ longest(const struct sms_conf *sc, const struct channel_msg *m,
 	return lo;
 }
 
+static char *compose_alert(const struct sms_conf *sc,
+    const struct channel_msg *m);
+
+/* A notice (the alert was cancelled): marks, the alert id, the subject
+ * while it fits (never for RED and AMBER+STRICT), no code. */
+static char *
+compose_notice(const struct sms_conf *sc, const struct channel_msg *m)
+{
+	int ja = strcmp(sc->lang, "en") != 0;
+	char *subject = channel_tlp_restricted(m->tlp) ? strdup("") :
+	    clean_text(m->subject);
+	size_t keep = subject != NULL ? utf8_chars(subject) : 0;
+	char *t = NULL;
+
+	for (;;) {
+		struct mail_buf b = { 0 };
+		size_t sl = subject != NULL ? utf8_prefix(subject, keep) : 0;
+
+		if (m->drill)
+			mail_buf_str(&b, ja ? "【訓練】" : "[DRILL] ");
+		mail_buf_fmt(&b, ja ? "【取消】通知番号 %s は取り消されました。"
+		    "対応・返信は不要です。" : "[Cancelled] Alert %s has been "
+		    "cancelled. No action or reply is needed.", m->alert);
+		if (sl > 0) {
+			mail_buf_str(&b, ja ? "\n件名: " : "\nSubject: ");
+			mail_buf_add(&b, subject, sl);
+			if (subject[sl] != '\0')
+				mail_buf_str(&b, ja ? "…" : "...");
+		}
+		mail_buf_fmt(&b, "\n[TLP:%s] %s", queue_tlp_name(m->tlp),
+		    sc->relay);
+		mail_buf_add(&b, "", 1);
+		if (b.oom) {
+			free(b.p);
+			break;
+		}
+		if (sms_parts_needed(b.p) <= sc->max_parts || keep == 0) {
+			t = sms_parts_needed(b.p) <= sc->max_parts ? b.p : NULL;
+			if (t == NULL)
+				free(b.p);
+			break;
+		}
+		free(b.p);
+		keep = keep > 8 ? keep - 8 : 0;
+	}
+	free(subject);
+	return t;
+}
+
 /* The text of m for SMS, fitted to max_parts; NULL if even the code and
  * the alert id alone do not fit. */
 static char *
 compose(const struct sms_conf *sc, const struct channel_msg *m)
+{
+	if (m->notice != NULL)
+		return compose_notice(sc, m);
+	return compose_alert(sc, m);
+}
+
+/* compose() for the alert itself. */
+static char *
+compose_alert(const struct sms_conf *sc, const struct channel_msg *m)
 {
 	int ja = strcmp(sc->lang, "en") != 0;
 	char *subject, *body, *t = NULL;
 	const char *ell;
 	size_t sn, bn;
 
-	if (restricted(m->tlp)) {
+	if (channel_tlp_restricted(m->tlp)) {
 		subject = strdup(ja ? "閉域網メールで通知が届いています" :
 		    "An alert for you is waiting in closed-network mail");
 		body = strdup(ja ? "内容は閉域網（LGWAN）のメールでご確認ください。" :
@@ -394,16 +430,16 @@ sms_render(void *state, const struct channel_msg *m, char **out, size_t *len,
 		free(parts);
 		return -1;
 	}
-	buf_printf(&b, "To: %s\nCoding: %s, %d part%s (max_parts = %d)\n\n",
+	mail_buf_fmt(&b, "To: %s\nCoding: %s, %d part%s (max_parts = %d)\n\n",
 	    m->address, sms_coding_for(text) == SMS_GSM7 ? "GSM 7-bit" :
 	    "UCS2", n, n == 1 ? "" : "s", sc->max_parts);
 	mail_buf_str(&b, text);
 	mail_buf_str(&b, "\n");
 	for (int i = 0; i < n; i++) {
-		buf_printf(&b, "\n--- part %d/%d ---\n", parts[i].seq,
+		mail_buf_fmt(&b, "\n--- part %d/%d ---\n", parts[i].seq,
 		    parts[i].total);
 		mail_buf_str(&b, parts[i].text);
-		buf_printf(&b, "\nPDU (AT+CMGS=%d): ", parts[i].tpdu_len);
+		mail_buf_fmt(&b, "\nPDU (AT+CMGS=%d): ", parts[i].tpdu_len);
 		mail_buf_str(&b, parts[i].hex);
 		mail_buf_str(&b, "\n");
 	}

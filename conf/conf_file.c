@@ -257,6 +257,19 @@ static const struct key fax_keys[] = {
 	  .def = "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
 	  .help = "the font pages are drawn with (it needs Japanese glyphs); "
 	  "must exist" },
+	{ .name = "confirm_to", .type = KT_STRING,
+	  .help = "how recipients confirm, printed in the confirmation box "
+	  "(e.g. `replies@bureau.example.jp / 03-1234-5678`)" },
+	{ .name = "international_prefix", .type = KT_STRING, .def = "010",
+	  .help = "dialled before the country code of a number outside "
+	  "[relay] country_code (numbers inside it are dialled 0 + national "
+	  "number)" },
+	{ .name = "timeout", .type = KT_DURATION, .def = "5m", .min = 30,
+	  .help = "the longest one fax may take, queued and sent; HylaFAX is "
+	  "told to give up by then (one dial, one try: dengon retries)" },
+	{ .name = "concurrency", .type = KT_INT, .def = "2", .min = 1,
+	  .max = 64,
+	  .help = "faxes handed to HylaFAX at once (about its modems)" },
 	{ .name = NULL }
 };
 

@@ -23,7 +23,9 @@ PACKAGES="build-essential pkg-config
   clang libclang-rt-14-dev
   python3-aiosmtpd postfix openssl
   dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks
-  gammu python3-gammu"
+  gammu python3-gammu
+  libfreetype-dev libtiff-dev libpng-dev fonts-ipafont-gothic
+  libspandsp-dev hylafax-server hylafax-client efax"
 
 missing=""
 for p in $PACKAGES; do

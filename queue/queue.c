@@ -141,7 +141,7 @@ static const char *const queue_sql[ST_COUNT] = {
 	    "WHERE d.alert = ?1 ORDER BY d.recipient",
 	[ST_ATT_EACH] =
 	    "SELECT id, delivery, channel, address, started, finished, "
-	    "outcome, evidence, error, round, message_id FROM attempt "
+	    "outcome, evidence, error, round, message_id, notice FROM attempt "
 	    "WHERE delivery = ?1 ORDER BY id",
 	[ST_CHAN_COUNTS] =
 	    "SELECT a.channel, sum(a.finished IS NULL), "
@@ -201,18 +201,22 @@ static const char *const queue_sql[ST_COUNT] = {
 	    "ORDER BY d.next_action, d.id LIMIT ?2",
 	[ST_WORK_ONE] = WORK_SELECT "WHERE d.id = ?1",
 	[ST_NEXT_DUE] =
-	    "SELECT min(next_action) FROM delivery WHERE next_action IS NOT NULL",
+	    "SELECT min(x) FROM (SELECT min(next_action) AS x FROM delivery "
+	    "WHERE next_action IS NOT NULL UNION ALL SELECT min(next_action) "
+	    "FROM notice WHERE next_action IS NOT NULL)",
 	[ST_CLAIM_CHECK] =
 	    "SELECT 1 FROM delivery WHERE id = ?1 AND next_action IS NOT NULL "
 	    "AND next_action <= ?2 AND state IN ('pending', 'sent', "
 	    "'delivered')",
 	[ST_CLAIM_ADD] =
 	    "INSERT INTO attempt(delivery, channel, address, revision, started, "
-	    "round, step, message_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	    "round, step, message_id, notice) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+	    "?7, ?8, ?9)",
 	[ST_CLAIM_DLV] =
 	    "UPDATE delivery SET next_action = NULL, updated = ?2 WHERE id = ?1",
 	[ST_ATT_OF] =
-	    "SELECT delivery, channel, finished FROM attempt WHERE id = ?1",
+	    "SELECT delivery, channel, finished, notice FROM attempt "
+	    "WHERE id = ?1",
 	[ST_PLAN_SET] =
 	    "UPDATE delivery SET state = ?2, step = ?3, round = ?4, tries = ?5, "
 	    "next_action = ?6, updated = ?7 WHERE id = ?1",
@@ -269,6 +273,37 @@ static const char *const queue_sql[ST_COUNT] = {
 	    "UPDATE delivery SET state = 'cancelled', next_action = NULL, "
 	    "updated = ?2 WHERE alert = ?1 AND state IN ('pending', 'sent', "
 	    "'delivered')",
+	/* a cancellation tells every recipient already reached (confirmed
+	 * ones too: they may be acting on it), on each channel and address
+	 * that reached them */
+	[ST_NOTICE_ADD] =
+	    "INSERT OR IGNORE INTO notice(delivery, kind, channel, address, "
+	    "reason, created, next_action) SELECT DISTINCT d.id, ?3, "
+	    "t.channel, t.address, ?4, ?2, ?2 FROM delivery d JOIN attempt t "
+	    "ON t.delivery = d.id WHERE d.alert = ?1 AND d.state IN ('sent', "
+	    "'delivered', 'confirmed') AND t.outcome = 'ok' AND t.notice IS "
+	    "NULL",
+	[ST_NOTICE_DUE] =
+	    "SELECT id, delivery, kind, channel, address, reason, tries FROM "
+	    "notice WHERE next_action IS NOT NULL AND next_action <= ?1 "
+	    "ORDER BY next_action LIMIT ?2",
+	/* ?3 NULL: claim it if due; then ?3 = the attempt made for it */
+	[ST_NOTICE_CLAIM] =
+	    "UPDATE notice SET next_action = NULL, attempt = ?3 WHERE id = ?1 "
+	    "AND (?3 IS NOT NULL OR (next_action IS NOT NULL AND "
+	    "next_action <= ?2))",
+	/* ?2 outcome, ?3 now, ?4 retry_min ms, ?5 retry_max ms, ?6 tries
+	 * allowed */
+	[ST_NOTICE_OUTCOME] =
+	    "UPDATE notice SET state = CASE WHEN ?2 = 'ok' THEN 'sent' WHEN "
+	    "?2 = 'permfail' OR tries + 1 >= ?6 THEN 'failed' ELSE 'pending' "
+	    "END, next_action = CASE WHEN ?2 = 'tempfail' AND tries + 1 < ?6 "
+	    "THEN ?3 + min(?4 * (1 << min(tries, 20)), ?5) END, tries = tries + "
+	    "(?2 = 'tempfail') WHERE attempt = ?1 RETURNING state, kind",
+	[ST_NOTICE_RECOVER] =
+	    "UPDATE notice SET next_action = ?2 WHERE attempt = ?1 AND state = "
+	    "'pending'",
+	[ST_DLV_ALERT] = "SELECT alert FROM delivery WHERE id = ?1",
 	[ST_SMS_PART_ADD] =
 	    "INSERT OR REPLACE INTO sms_part(attempt, device, number, seq, "
 	    "total, mr, sent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -309,6 +309,7 @@ struct queue_attempt_info {
 	const char	*error;
 	int		 round;		/* 0: first sending; n: reminder n */
 	const char	*message_id;	/* mail: the Message-ID sent, or NULL */
+	const char	*notice;	/* NULL: the alert; "cancel": a notice */
 };
 
 /* Each attempt of one delivery, oldest first. Borrowed for the call. */
@@ -502,6 +503,8 @@ struct queue_claim {
 	int		 revision;
 	int		 round;
 	int		 step;
+	int64_t		 notice;	/* 0, or the notice this sends */
+	const char	*notice_kind;	/* "cancel" with notice */
 	int64_t		 attempt;
 };
 
@@ -520,6 +523,7 @@ struct queue_outcome {
 	const char	*outcome;	/* "ok" | "tempfail" | "permfail" */
 	const char	*evidence;
 	const char	*error;
+	int		 delivered;	/* ok with arrival evidence (fax) */
 };
 
 /* Decide a delivery's plan after outcome o; called inside the transaction
@@ -538,6 +542,33 @@ int queue_outcomes(struct queue *q, const struct queue_outcome *v, size_t n,
 /* Apply a plan to a delivery without an attempt (expiry, no channel). */
 int queue_plan_apply(struct queue *q, int64_t delivery,
     const struct queue_plan *plan, int64_t now, const char *actor);
+
+/* A notice to send (queue_notices_due()); strings borrowed. */
+struct queue_notice {
+	int64_t		 id;
+	int64_t		 delivery;
+	const char	*kind;		/* "cancel" */
+	const char	*channel;
+	const char	*address;
+	const char	*reason;	/* may be NULL */
+	int		 tries;
+};
+
+/*
+ * The notices due at now (at most max), each with its delivery's work
+ * record (final, usually: a cancelled delivery).  cb returns non-zero to
+ * stop.  A notice is sent as an attempt marked with its kind
+ * (queue_claim() with queue_claim.notice); its outcome (queue_outcomes())
+ * settles it: ok => sent, permfail => failed, tempfail => retried with
+ * the backoff of queue_set_retry(), up to QUEUE_NOTICE_TRIES tries.
+ */
+#define QUEUE_NOTICE_TRIES	10
+int queue_notices_due(struct queue *q, int64_t now, int max,
+    int (*cb)(const struct queue_notice *n, const struct queue_work *w,
+    void *arg), void *arg);
+/* The backoff of notices: retry_min ms doubled per try, at most
+ * retry_max ms (the [relay] keys; defaults 60 s and 1 h). */
+void queue_set_retry(struct queue *q, int64_t retry_min, int64_t retry_max);
 
 /*
  * After a crash: every attempt left in flight is finished as tempfail
@@ -601,8 +632,11 @@ int queue_alert_update(struct queue *q, const char *alert,
     const char *subject, const char *body, const char *actor, int64_t now,
     int *revision, int64_t *rearmed);
 /* Cancel alert: every delivery not yet final becomes cancelled (pending
- * attempts stop; outcomes still in flight change nothing).  *n gets how
- * many.  QUEUE_NOTFOUND for an unknown alert. */
+ * attempts stop; outcomes still in flight change nothing), and every
+ * recipient already reached (sent, delivered or confirmed) gets a
+ * cancellation notice on each channel and address that reached it
+ * (queue_notices_due()).  *n gets how many deliveries were cancelled.
+ * QUEUE_NOTFOUND for an unknown alert. */
 int queue_alert_cancel(struct queue *q, const char *alert, const char *reason,
     const char *actor, int64_t now, int64_t *n);
 

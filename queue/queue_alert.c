@@ -653,6 +653,7 @@ queue_attempts_each(struct queue *q, int64_t delivery,
 			.error = COL_TEXT(s, 8),
 			.round = (int)COL_INT(s, 9),
 			.message_id = COL_TEXT(s, 10),
+			.notice = COL_TEXT(s, 11),
 		};
 
 		if ((ret = cb(&a, arg)) != 0)

@@ -17,7 +17,7 @@
 #include "queue/queue.h"
 
 /* The schema version this program writes (queue_schema.c). */
-#define QUEUE_SCHEMA_VERSION	4
+#define QUEUE_SCHEMA_VERSION	5
 
 enum queue_stmt {
 	ST_BEGIN,
@@ -99,6 +99,12 @@ enum queue_stmt {
 	ST_DLV_DISPLAYED,
 	ST_DLV_ADDR,
 	ST_CONF_FOREIGN,
+	ST_NOTICE_ADD,
+	ST_NOTICE_DUE,
+	ST_NOTICE_CLAIM,
+	ST_NOTICE_OUTCOME,
+	ST_NOTICE_RECOVER,
+	ST_DLV_ALERT,
 	/* invariants (queue_schema.c) */
 	ST_INV_TRIGGERS,
 	ST_INV_Q2,
@@ -117,6 +123,8 @@ struct queue {
 	char		*path;
 	sqlite3_stmt	*st[ST_COUNT];
 	int		 check;		/* DENGON_DEBUG_INVARIANTS was set */
+	int64_t		 retry_min;	/* ms: notices' backoff */
+	int64_t		 retry_max;
 	char		 err[1024];
 };
 

@@ -96,7 +96,9 @@ queue_alert_cancel(struct queue *q, const char *alert, const char *reason,
     const char *actor, int64_t now, int64_t *n)
 {
 	static const char what[] = "cancelling an alert";
-	char why[512];
+	char why[640];
+	sqlite3_stmt *s;
+	int64_t notices;
 	int rc, rev;
 
 	if (queue_tx_begin(q, what) != QUEUE_OK)
@@ -104,11 +106,25 @@ queue_alert_cancel(struct queue *q, const char *alert, const char *reason,
 	if ((rc = current_revision(q, alert, what, &rev, NULL, 0)) !=
 	    QUEUE_OK)
 		goto fail;
+	/* the notices first: they need the states before the cancel */
+	s = queue_st(q, ST_NOTICE_ADD);
+	BIND_TEXT(s, 1, alert);
+	BIND_INT(s, 2, now);
+	BIND_TEXT(s, 3, "cancel");
+	if (reason != NULL)
+		BIND_TEXT(s, 4, reason);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		rc = queue_db_fail(q, what);
+		goto fail;
+	}
+	queue_done(s);
+	notices = sqlite3_changes(q->db);
 	if ((rc = deliveries_change(q, ST_DLV_CANCEL, alert, now, what,
 	    n)) != QUEUE_OK)
 		goto fail;
-	snprintf(why, sizeof(why), "%lld deliveries cancelled%s%.400s",
-	    (long long)*n, reason ? ": " : "", reason ? reason : "");
+	snprintf(why, sizeof(why), "%lld deliveries cancelled; %lld "
+	    "cancellation notices to send%s%.400s", (long long)*n,
+	    (long long)notices, reason ? ": " : "", reason ? reason : "");
 	if ((rc = queue_event_add(q, now, alert, 0, actor, "cancelled", why)) !=
 	    QUEUE_OK)
 		goto fail;

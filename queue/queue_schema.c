@@ -255,11 +255,37 @@ static const char schema_v4[] =
 	");"
 	"CREATE INDEX sms_part_mr ON sms_part(device, mr, sent);";
 
+/* Version 5: notices - a short message that asks for nothing (today: the
+ * cancellation of an alert) to each channel and address that reached a
+ * recipient, sent as attempts marked with their notice kind. */
+static const char schema_v5[] =
+	"ALTER TABLE attempt ADD COLUMN notice TEXT"
+	"  CHECK (notice IN ('cancel'));"
+	"CREATE TABLE notice ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  delivery    INTEGER NOT NULL REFERENCES delivery(id),"
+	"  kind        TEXT NOT NULL CHECK (kind IN ('cancel')),"
+	"  channel     TEXT NOT NULL,"
+	"  address     TEXT NOT NULL,"
+	"  reason      TEXT,"
+	"  created     INTEGER NOT NULL,"
+	"  state       TEXT NOT NULL DEFAULT 'pending'"
+	"    CHECK (state IN ('pending', 'sent', 'failed')),"
+	"  next_action INTEGER,"		/* NULL: in flight or done */
+	"  tries       INTEGER NOT NULL DEFAULT 0,"
+	"  attempt     INTEGER REFERENCES attempt(id),"	/* the latest */
+	"  UNIQUE (delivery, kind, channel, address)"
+	");"
+	"CREATE INDEX notice_due ON notice(next_action)"
+	"  WHERE next_action IS NOT NULL;"
+	"CREATE INDEX notice_attempt ON notice(attempt);";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
 	schema_v4,
+	schema_v5,
 };
 
 /* The triggers queue_check_invariants() requires (Q1, Q5, Q6). */

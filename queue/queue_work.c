@@ -111,6 +111,85 @@ queue_next_due(struct queue *q, int64_t *when)
 	return QUEUE_OK;
 }
 
+/* Inside queue_claim()'s transaction: the attempt of notice c, if it is
+ * still due (else c->attempt stays 0). */
+static int
+claim_notice(struct queue *q, struct queue_claim *c, int64_t now)
+{
+	sqlite3_stmt *s = queue_st(q, ST_NOTICE_CLAIM);
+
+	BIND_INT(s, 1, c->notice);
+	BIND_INT(s, 2, now);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return queue_db_fail(q, "claiming a notice");
+	queue_done(s);
+	if (sqlite3_changes(q->db) == 0)
+		return QUEUE_OK;
+	s = queue_st(q, ST_CLAIM_ADD);
+	BIND_INT(s, 1, c->delivery);
+	BIND_TEXT(s, 2, c->channel);
+	BIND_TEXT(s, 3, c->address);
+	BIND_INT(s, 4, c->revision);
+	BIND_INT(s, 5, now);
+	BIND_INT(s, 6, c->round);
+	BIND_INT(s, 7, c->step);
+	BIND_TEXT(s, 8, c->message_id);
+	BIND_TEXT(s, 9, c->notice_kind);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return queue_db_fail(q, "claiming a notice");
+	queue_done(s);
+	c->attempt = (int64_t)sqlite3_last_insert_rowid(q->db);
+	s = queue_st(q, ST_NOTICE_CLAIM);
+	BIND_INT(s, 1, c->notice);
+	BIND_INT(s, 2, now);
+	BIND_INT(s, 3, c->attempt);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return queue_db_fail(q, "claiming a notice");
+	queue_done(s);
+	return QUEUE_OK;
+}
+
+/* Inside queue_outcomes()'s transaction: settle the notice sent by
+ * attempt o (of delivery, alert's); its event. */
+static int
+notice_outcome(struct queue *q, const struct queue_outcome *o,
+    int64_t delivery, const char *channel, int64_t now, const char *actor)
+{
+	sqlite3_stmt *s = queue_st(q, ST_NOTICE_OUTCOME);
+	char why[700], alert[41] = "", state[16] = "", kind[16] = "";
+	int rc;
+
+	BIND_INT(s, 1, o->attempt);
+	BIND_TEXT(s, 2, o->outcome);
+	BIND_INT(s, 3, now);
+	BIND_INT(s, 4, q->retry_min > 0 ? q->retry_min : 60000);
+	BIND_INT(s, 5, q->retry_max > 0 ? q->retry_max : 3600000);
+	BIND_INT(s, 6, QUEUE_NOTICE_TRIES);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		snprintf(state, sizeof(state), "%s", COL_TEXT(s, 0));
+		snprintf(kind, sizeof(kind), "%s", COL_TEXT(s, 1));
+		rc = sqlite3_step(s);
+	}
+	if (rc != SQLITE_DONE)
+		return queue_db_fail(q, "recording a notice");
+	queue_done(s);
+	if (state[0] == '\0')
+		return QUEUE_OK;
+	s = queue_st(q, ST_DLV_ALERT);
+	BIND_INT(s, 1, delivery);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		snprintf(alert, sizeof(alert), "%s", COL_TEXT(s, 0));
+	queue_done(s);
+	snprintf(why, sizeof(why), "%s notice by %s: %s%s%s%.300s", kind,
+	    channel, strcmp(state, "pending") == 0 ? "retry: " : "",
+	    o->outcome, o->error ? ": " : (o->evidence ? ": " : ""),
+	    o->error ? o->error : (o->evidence ? o->evidence : ""));
+	return queue_event_add(q, now, alert, delivery, actor,
+	    strcmp(state, "sent") == 0 ? "notice-sent" :
+	    strcmp(state, "failed") == 0 ? "notice-failed" : "notice-retry",
+	    why);
+}
+
 int
 queue_claim(struct queue *q, struct queue_claim *v, size_t n, int64_t now)
 {
@@ -123,6 +202,11 @@ queue_claim(struct queue *q, struct queue_claim *v, size_t n, int64_t now)
 		return QUEUE_ERR;
 	for (size_t i = 0; i < n; i++) {
 		v[i].attempt = 0;
+		if (v[i].notice != 0) {
+			if ((rc = claim_notice(q, &v[i], now)) != QUEUE_OK)
+				goto fail;
+			continue;
+		}
 		/* Several channels of one delivery come one after another:
 		 * the check holds for all of them, the clear is done once. */
 		if (v[i].delivery != last) {
@@ -161,6 +245,11 @@ queue_claim(struct queue *q, struct queue_claim *v, size_t n, int64_t now)
 		v[i].attempt = (int64_t)sqlite3_last_insert_rowid(q->db);
 	}
 	return queue_tx_commit(q, what);
+fail:
+	for (size_t i = 0; i < n; i++)
+		v[i].attempt = 0;
+	queue_tx_rollback(q);
+	return rc;
 dbfail:
 	queue_db_fail(q, what);
 	queue_tx_rollback(q);
@@ -175,10 +264,25 @@ plan_apply(struct queue *q, const struct queue_work *w,
     const struct queue_plan *p, int64_t now, const char *actor)
 {
 	sqlite3_stmt *s;
+	struct queue_work sw;
 	enum queue_state to = p->state;
 	char why[512];
 	int64_t next = p->next_action;
 
+	if (w->state == QUEUE_PENDING && to == QUEUE_DELIVERED) {
+		/* Arrival proven by the attempt itself (a fax whose pages
+		 * the far end confirmed): accepted first, then delivered,
+		 * each with its event. */
+		struct queue_plan sp = *p;
+
+		sp.state = QUEUE_SENT;
+		sp.why = "accepted by the next hop";
+		if (plan_apply(q, w, &sp, now, actor) != QUEUE_OK)
+			return QUEUE_ERR;
+		sw = *w;
+		sw.state = QUEUE_SENT;
+		w = &sw;
+	}
 	if (to != w->state && !queue_transition_ok(w->state, to))
 		return queue_fail(q, QUEUE_REFUSED, "delivery %lld: %s -> %s "
 		    "is not allowed", (long long)w->delivery,
@@ -246,7 +350,8 @@ queue_outcomes(struct queue *q, const struct queue_outcome *v, size_t n,
 	    .actor = actor };
 	sqlite3_stmt *s;
 	int64_t delivery;
-	int rc;
+	char channel[128];
+	int rc, notice;
 
 	if (queue_tx_begin(q, what) != QUEUE_OK)
 		return QUEUE_ERR;
@@ -261,7 +366,9 @@ queue_outcomes(struct queue *q, const struct queue_outcome *v, size_t n,
 		if (rc != SQLITE_ROW)
 			goto dbfail;
 		delivery = COL_INT(s, 0);
+		snprintf(channel, sizeof(channel), "%s", COL_TEXT(s, 1));
 		rc = sqlite3_column_type(s, 2) != SQLITE_NULL;
+		notice = sqlite3_column_type(s, 3) != SQLITE_NULL;
 		queue_done(s);
 		if (rc)
 			continue;		/* already finished */
@@ -274,6 +381,15 @@ queue_outcomes(struct queue *q, const struct queue_outcome *v, size_t n,
 		if (sqlite3_step(s) != SQLITE_DONE)
 			goto dbfail;
 		queue_done(s);
+		if (notice) {
+			/* a notice plans nothing: its delivery is final */
+			if (notice_outcome(q, &v[i], delivery, channel, now,
+			    actor) != QUEUE_OK) {
+				queue_tx_rollback(q);
+				return QUEUE_ERR;
+			}
+			continue;
+		}
 		ctx.o = &v[i];
 		if ((rc = queue_work_get(q, delivery, outcome_plan, &ctx)) !=
 		    QUEUE_OK) {
@@ -370,6 +486,12 @@ queue_recover(struct queue *q, int64_t now, int64_t *n)
 		if (sqlite3_step(f) != SQLITE_DONE)
 			goto dbfail;
 		queue_done(f);
+		f = queue_st(q, ST_NOTICE_RECOVER);
+		BIND_INT(f, 1, v[i].attempt);
+		BIND_INT(f, 2, now);
+		if (sqlite3_step(f) != SQLITE_DONE)
+			goto dbfail;
+		queue_done(f);
 		snprintf(why, sizeof(why), "attempt %lld was in flight when the "
 		    "relay stopped", (long long)v[i].attempt);
 		if (queue_event_add(q, now, v[i].alert, v[i].delivery, "dengond",
@@ -459,4 +581,93 @@ queue_delivery_find(struct queue *q, const char *alert, const char *recipient,
 		return queue_fail(q, QUEUE_NOTFOUND, "alert %s has no delivery "
 		    "to recipient %s", alert, recipient);
 	return QUEUE_OK;
+}
+
+void
+queue_set_retry(struct queue *q, int64_t retry_min, int64_t retry_max)
+{
+	q->retry_min = retry_min;
+	q->retry_max = retry_max;
+}
+
+struct notice_row {
+	struct queue_notice	 n;
+	char			*kind, *channel, *address, *reason;
+};
+
+struct notice_ctx {
+	const struct queue_notice *n;
+	int (*cb)(const struct queue_notice *, const struct queue_work *,
+	    void *);
+	void	*arg;
+	int	 stop;
+};
+
+static int
+notice_work(const struct queue_work *w, void *arg)
+{
+	struct notice_ctx *ctx = arg;
+
+	ctx->stop = ctx->cb(ctx->n, w, ctx->arg);
+	return QUEUE_OK;
+}
+
+int
+queue_notices_due(struct queue *q, int64_t now, int max,
+    int (*cb)(const struct queue_notice *n, const struct queue_work *w,
+    void *arg), void *arg)
+{
+	sqlite3_stmt *s = queue_st(q, ST_NOTICE_DUE);
+	struct notice_row *v = NULL;
+	size_t nv = 0;
+	int rc;
+
+	/* Copied out first: cb may write (claims are made after). */
+	BIND_INT(s, 1, now);
+	BIND_INT(s, 2, max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct notice_row *t = realloc(v, (nv + 1) * sizeof(*v));
+
+		if (t == NULL)
+			break;
+		v = t;
+		t = &v[nv++];
+		memset(t, 0, sizeof(*t));
+		t->n.id = COL_INT(s, 0);
+		t->n.delivery = COL_INT(s, 1);
+		t->kind = strdup(COL_TEXT(s, 2));
+		t->channel = strdup(COL_TEXT(s, 3));
+		t->address = strdup(COL_TEXT(s, 4));
+		if (sqlite3_column_type(s, 5) != SQLITE_NULL)
+			t->reason = strdup(COL_TEXT(s, 5));
+		t->n.tries = (int)COL_INT(s, 6);
+		t->n.kind = t->kind;
+		t->n.channel = t->channel;
+		t->n.address = t->address;
+		t->n.reason = t->reason;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		rc = queue_db_fail(q, "finding due notices");
+	else
+		rc = QUEUE_OK;
+	queue_done(s);
+	for (size_t i = 0; i < nv && rc == QUEUE_OK; i++) {
+		struct notice_ctx ctx = { .n = &v[i].n, .cb = cb, .arg = arg };
+
+		if (!v[i].kind || !v[i].channel || !v[i].address)
+			continue;
+		rc = queue_work_get(q, v[i].n.delivery, notice_work, &ctx);
+		if (rc == QUEUE_NOTFOUND)
+			rc = QUEUE_OK;
+		if (ctx.stop)
+			break;
+	}
+	for (size_t i = 0; i < nv; i++) {
+		free(v[i].kind);
+		free(v[i].channel);
+		free(v[i].address);
+		free(v[i].reason);
+	}
+	free(v);
+	return rc;
 }

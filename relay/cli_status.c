@@ -75,6 +75,7 @@ attempt_json(const struct queue_attempt_info *a, void *arg)
 	json_key(j, "error"); json_string(j, a->error);
 	json_key(j, "round"); json_int(j, a->round);
 	json_key(j, "message_id"); json_string(j, a->message_id);
+	json_key(j, "notice"); json_string(j, a->notice);
 	json_object_end(j);
 	return 0;
 }

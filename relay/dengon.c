@@ -827,6 +827,7 @@ struct render_ctx {
 	const struct conf_channel	*ch;
 	const struct channel_driver	*drv;
 	void				*state;
+	const char			*file;	/* render_file() to it */
 	char				*out;
 	size_t				 len;
 	char				 err[512];
@@ -869,6 +870,9 @@ render_work(const struct queue_work *w, void *arg)
 	m.expires = w->expires;
 	m.message_id = mid;
 	m.references = (m.round > 0 || w->revision > 1) ? refs : NULL;
+	if (r->file != NULL)
+		return r->drv->render_file(r->state, &m, r->file, r->err,
+		    sizeof(r->err)) == -1 ? QUEUE_INVALID : QUEUE_OK;
 	if (r->drv->render(r->state, &m, &r->out, &r->len, r->err,
 	    sizeof(r->err)) == -1)
 		return QUEUE_INVALID;
@@ -882,7 +886,8 @@ render_round(const struct queue_attempt_info *a, void *arg)
 {
 	struct render_ctx *r = arg;
 
-	if (strcmp(a->channel, r->ch->name) == 0 && a->round > r->round)
+	if (strcmp(a->channel, r->ch->name) == 0 && a->round > r->round &&
+	    a->notice == NULL)
 		r->round = a->round;
 	return 0;
 }
@@ -941,6 +946,9 @@ cmd_render(struct cli *cli, int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	r.round = -1;
+	/* A driver that writes files (fax pages) writes -o itself. */
+	if (output != NULL && r.drv->render_file != NULL)
+		r.file = output;
 	if ((rc = queue_attempts_each(cli->queue, id, render_round, &r)) < 0) {
 		r.drv->release(r.state);
 		return cli_queue_exit(cli, rc);
@@ -953,6 +961,8 @@ cmd_render(struct cli *cli, int argc, char **argv)
 	}
 	if (rc != QUEUE_OK)
 		return cli_queue_exit(cli, rc);
+	if (r.file != NULL)
+		return 0;
 	fp = output ? fopen(output, "wb") : stdout;
 	if (fp == NULL || fwrite(r.out, 1, r.len, fp) != r.len ||
 	    (output && fclose(fp) != 0) || fflush(stdout) != 0) {

@@ -200,6 +200,8 @@ chans_configure(struct daemon *d)
 		return;
 	}
 	d->nchans = d->conf->nchannels;
+	queue_set_retry(d->q, d->conf->retry_min * 1000,
+	    d->conf->retry_max * 1000);
 	for (size_t i = 0; i < d->nchans; i++) {
 		struct chan *c = &d->chans[i];
 		const char *v;
@@ -261,6 +263,7 @@ on_result(const struct channel_result *r, void *arg)
 	o->outcome = channel_outcome_name(r->outcome);
 	o->evidence = r->evidence[0] ? strdup(r->evidence) : NULL;
 	o->error = r->error[0] ? strdup(r->error) : NULL;
+	o->delivered = r->delivered;
 	log_info("attempt %lld: %s%s%s%s%s", (long long)r->attempt, o->outcome,
 	    o->evidence ? ": " : "", o->evidence ? o->evidence : "",
 	    o->error ? ": " : "", o->error ? o->error : "");
@@ -833,6 +836,50 @@ workers_deadlines(struct daemon *d, int64_t now)
 	}
 }
 
+/* queue_work_get() callback: is the delivery final? */
+static int
+work_final(const struct queue_work *w, void *arg)
+{
+	*(int *)arg = queue_state_final(w->state);
+	return QUEUE_OK;
+}
+
+/*
+ * Withdraw the sessions whose deliveries have all become final meanwhile
+ * (confirmed on another channel, cancelled): their children are told with
+ * SIGTERM, and take back what they handed over (a HylaFAX job).  Looked at
+ * once a second: confirmations are written by other processes too.
+ */
+static void
+workers_withdraw(struct daemon *d, int64_t now)
+{
+	static int64_t last;
+
+	if (now - last < 1000)
+		return;
+	last = now;
+	for (size_t i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		size_t nfinal = 0;
+
+		if (!w->withdraw || w->withdrawn || w->exited || w->killed)
+			continue;
+		for (size_t k = 0; k < w->n; k++) {
+			int final = 0;
+
+			if (queue_work_get(d->q, w->deliveries[k], work_final,
+			    &final) == QUEUE_OK && final)
+				nfinal++;
+		}
+		if (nfinal < w->n)
+			continue;
+		log_info("channel %s: session %ld withdrawn: its deliveries "
+		    "are closed", w->channel, (long)w->pid);
+		kill(w->pid, SIGTERM);
+		w->withdrawn = 1;
+	}
+}
+
 /* ---- dispatch ----------------------------------------------------------------- */
 
 /* The alert texts of one pass, shared by all its messages. */
@@ -853,6 +900,8 @@ struct pmsg {
 	enum queue_tlp	 tlp;
 	int		 drill, revision, round, step;
 	int64_t		 delivery, created, expires;
+	int64_t		 notice;	/* 0, or the notice it sends */
+	char		*notice_kind, *reason;
 };
 
 struct plan_item {
@@ -991,6 +1040,8 @@ pass_free(struct pass *p)
 		free(p->m[i].org);
 		free(p->m[i].address);
 		free(p->m[i].code);
+		free(p->m[i].notice_kind);
+		free(p->m[i].reason);
 	}
 	for (size_t i = 0; i < p->nt; i++) {
 		free(p->t[i].alert);
@@ -1028,6 +1079,8 @@ pass_msg(const struct pass *p, size_t i, int64_t attempt,
 	b->round = m->round;
 	b->message_id = m->message_id;
 	b->references = m->references[0] ? m->references : NULL;
+	b->notice = m->notice_kind;
+	b->reason = m->reason;
 }
 
 /* An outcome decided here, without a child (no process, a bad number). */
@@ -1145,6 +1198,56 @@ pass_start(struct pass *p, struct chan *c, struct queue_claim *cl)
 	free(batch);
 }
 
+/* queue_notices_due() callback: a notice to send on its channel, if that
+ * channel is usable and has room (else it waits for the next pass). */
+static int
+pass_notice(const struct queue_notice *n, const struct queue_work *w,
+    void *arg)
+{
+	struct pass *p = arg;
+	struct daemon *d = p->d;
+	struct chan *c = chan_find(d, n->channel);
+	struct pmsg *m;
+	long t;
+
+	if (c == NULL || c->room == 0 || !chan_usable(c->cc))
+		return 0;
+	if ((t = pass_text(p, w)) < 0)
+		return 1;
+	if ((m = realloc(p->m, (p->nm + 1) * sizeof(*m))) == NULL)
+		return 1;
+	p->m = m;
+	m = &p->m[p->nm++];
+	memset(m, 0, sizeof(*m));
+	m->chan = c;
+	m->alert = xstrdup0(w->alert);
+	m->recipient = xstrdup0(w->recipient);
+	m->name = xstrdup0(w->name);
+	m->org = xstrdup0(w->org);
+	m->address = xstrdup0(n->address);
+	m->code = xstrdup0(w->code);
+	m->notice_kind = xstrdup0(n->kind);
+	m->reason = xstrdup0(n->reason);
+	m->notice = n->id;
+	m->text = (size_t)t;
+	m->tlp = w->tlp;
+	m->drill = w->drill;
+	m->revision = w->revision;
+	m->round = w->round;
+	m->step = w->step;
+	m->delivery = w->delivery;
+	m->created = w->created;
+	m->expires = w->expires;
+	/* its own Message-ID (the same on a retry), in the first message's
+	 * thread */
+	snprintf(m->message_id, sizeof(m->message_id), "<%s.%s@%s>",
+	    w->token, n->kind, d->conf->name);
+	sched_message_id(d->conf, w->token, 1, 0, m->references,
+	    sizeof(m->references));
+	c->room--;
+	return 0;
+}
+
 /* Look at due work and start what there is room for. */
 static void
 dispatch(struct daemon *d)
@@ -1173,6 +1276,15 @@ dispatch(struct daemon *d)
 	/* Even with no room, expiries and escalations are planned. */
 	if (queue_due_each(d->q, p.now, DUE_WALK_MAX, pass_due, &p) < 0)
 		log_errx("finding due work: %s", queue_errmsg(d->q));
+	/* Notices (a cancellation) with the room that is left. */
+	for (size_t i = 0; i < d->nchans; i++)
+		if (d->chans[i].room > 0) {
+			if (queue_notices_due(d->q, p.now, DUE_WALK_MAX,
+			    pass_notice, &p) != QUEUE_OK)
+				log_errx("finding due notices: %s",
+				    queue_errmsg(d->q));
+			break;
+		}
 	d->blocked = p.full || !any;
 	for (size_t i = 0; i < p.np; i++) {
 		p.p[i].plan.why = p.p[i].why[0] ? p.p[i].why : NULL;
@@ -1193,6 +1305,8 @@ dispatch(struct daemon *d)
 		cl[i].revision = p.m[i].revision;
 		cl[i].round = p.m[i].round;
 		cl[i].step = p.m[i].step;
+		cl[i].notice = p.m[i].notice;
+		cl[i].notice_kind = p.m[i].notice_kind;
 	}
 	if (queue_claim(d->q, cl, p.nm, p.now) != QUEUE_OK)
 		log_errx("claiming %zu messages: %s (will retry)", p.nm,
@@ -1482,6 +1596,7 @@ run(struct daemon *d)
 		now = queue_now();
 		workers_reap(d);
 		workers_deadlines(d, now);
+		workers_withdraw(d, now);
 		workers_collect(d);
 		outcomes_flush(d);
 		if (d->draining && d->nworkers == 0 && d->nout == 0 &&
@@ -1508,6 +1623,8 @@ run(struct daemon *d)
 		for (size_t i = 0; i < d->nworkers; i++) {
 			int64_t t = d->workers[i].deadline - queue_now();
 
+			if (d->workers[i].withdraw && t > 1000)
+				t = 1000;	/* workers_withdraw() */
 			if (t < timeout)
 				timeout = t < 0 ? 0 : t;
 		}

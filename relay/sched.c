@@ -336,7 +336,13 @@ sched_outcome(const struct conf *c, sched_usable_fn usable,
 		if (w->tries == 0 || p == NULL || p->nsteps == 0 ||
 		    step_channels(c, NULL, p, w, s, 1, NULL, 0) == 0)
 			plan->tries = 0;
-		if (plan->state == QUEUE_PENDING) {
+		if (o->delivered && (plan->state == QUEUE_PENDING ||
+		    plan->state == QUEUE_SENT)) {
+			plan->state = QUEUE_DELIVERED;
+			snprintf(why, whylen, "delivered: %s",
+			    o->evidence ? o->evidence : "ok");
+			plan->why = why;
+		} else if (plan->state == QUEUE_PENDING) {
 			plan->state = QUEUE_SENT;
 			snprintf(why, whylen, "accepted: %s",
 			    o->evidence ? o->evidence : "ok");

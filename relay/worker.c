@@ -105,6 +105,8 @@ result_encode(const struct channel_result *r, unsigned char *p)
 	memcpy(p + len, r->error, rl);
 	len += rl;
 	p[len++] = '\0';
+	if (r->delivered)
+		p[len++] = 'D';
 	return len;
 }
 
@@ -126,8 +128,11 @@ result_decode(const unsigned char *p, size_t len, struct channel_result *r)
 		return -1;
 	snprintf(r->evidence, sizeof(r->evidence), "%s", (const char *)p);
 	p = e + 1;
-	if (p < end && memchr(p, '\0', (size_t)(end - p)) != NULL)
+	if (p < end && (e = memchr(p, '\0', (size_t)(end - p))) != NULL) {
 		snprintf(r->error, sizeof(r->error), "%s", (const char *)p);
+		r->delivered = e + 1 < end && e[1] == 'D' &&
+		    r->outcome == CHANNEL_OK;
+	}
 	return 0;
 }
 
@@ -153,14 +158,18 @@ worker_start(struct worker *w, const char *channel,
 	w->fd = -1;
 	snprintf(w->channel, sizeof(w->channel), "%s", channel);
 	if ((w->attempts = calloc(n, sizeof(*w->attempts))) == NULL ||
+	    (w->deliveries = calloc(n, sizeof(*w->deliveries))) == NULL ||
 	    (w->reported = calloc(n, 1)) == NULL) {
 		worker_free(w);
 		errno = ENOMEM;
 		return -1;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		w->attempts[i] = msgs[i].attempt;
+		w->deliveries[i] = msgs[i].delivery;
+	}
 	w->n = n;
+	w->withdraw = drv->withdraw;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		worker_free(w);
 		return -1;
@@ -319,6 +328,7 @@ worker_free(struct worker *w)
 		close(w->fd);
 	w->fd = -1;
 	free(w->attempts);
+	free(w->deliveries);
 	free(w->reported);
 	w->attempts = NULL;
 	w->reported = NULL;

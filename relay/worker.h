@@ -11,6 +11,7 @@
  *
  * Frames: a 4-byte big-endian length, then the payload:
  *   'R' attempt(8 bytes, big-endian) outcome(1) evidence NUL error NUL
+ *       ['D': ok with arrival evidence (channel_result.delivered)]
  *   'E' the session's error text (send() returned -1)
  */
 #ifndef DENGON_WORKER_H
@@ -33,6 +34,9 @@ struct worker {
 	int		 status;	/* from waitpid */
 	size_t		 n;		/* messages */
 	int64_t		*attempts;	/* [n] */
+	int64_t		*deliveries;	/* [n] */
+	int		 withdraw;	/* the driver can be withdrawn */
+	int		 withdrawn;	/* SIGTERM sent for that */
 	unsigned char	*reported;	/* [n] */
 	size_t		 nok;		/* reported ok */
 	char		 error[256];	/* the session's error, if any */

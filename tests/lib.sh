@@ -72,6 +72,19 @@ like() {
 	fi
 }
 
+# unlike GOT REGEX DESC
+unlike() {
+	_t_n=$((_t_n + 1))
+	if ! [[ $1 =~ $2 ]]; then
+		echo "ok $_t_n - $3"
+	else
+		echo "not ok $_t_n - $3"
+		echo "#   got:      '$1'"
+		echo "#   expected not to match: '$2'"
+		_t_failed=$((_t_failed + 1))
+	fi
+}
+
 # skip DESC WHY
 skip() {
 	_t_n=$((_t_n + 1))
@@ -185,6 +198,7 @@ wait_until() {
 }
 
 # count_state ALERT STATE - deliveries of ALERT in STATE.
+state_of() { sql "SELECT state FROM delivery WHERE alert='$1' AND recipient='$2'"; }
 count_state() { sql "SELECT count(*) FROM delivery WHERE alert='$1' AND state='$2'"; }
 
 # state_is ALERT STATE N - true when N deliveries of ALERT are in STATE.

@@ -87,7 +87,64 @@ is "$(sql "SELECT count(*) FROM attempt a JOIN delivery d ON d.id = a.delivery W
     0 "no SMS attempt for B"
 like "$(sql "SELECT why FROM event WHERE alert = '$B' AND what = 'cancelled'")" \
     "誤報のため取消" "the event log has the reason"
+# the recipients B reached (u1 and u2, by mail) are told, on that channel
+# sql_is N QUERY - the query's one value is N (for wait_until)
+sql_is() { [ "$(sql "$2")" = "$1" ]; }
+ok "u1 and u2 get a cancellation notice by mail" wait_until 15 sql_is 2 \
+    "SELECT count(*) FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$B' AND a.notice = 'cancel' AND a.outcome = 'ok'"
+"$PY" - "$MAIL" "$B" >"$T/notices.txt" <<'PY'
+import email, email.policy, mailbox, sys
+box = mailbox.Maildir(sys.argv[1], factory=None, create=False)
+for k in box.keys():
+    m = email.message_from_bytes(box.get_bytes(k), policy=email.policy.default)
+    if m["X-Dengon-Alert"] == sys.argv[2] and "取消" in str(m["Subject"]):
+        print("|".join([str(m["To"]), str(m["Subject"]), str(m["Message-ID"]),
+                        str(m.get("References", "")),
+                        m.get_content().replace("\n", " ")]))
+PY
+is "$(wc -l <"$T/notices.txt")" 2 "two notices arrived, one each"
+is "$(cut -d'|' -f1 "$T/notices.txt" | grep -o 'u[0-9]@example.jp' | sort | tr '\n' ' ')" "u1@example.jp u2@example.jp " \
+    "to u1 and u2"
+like "$(head -1 "$T/notices.txt")" "【取消】.*通知B" "the subject says it is cancelled"
+like "$(head -1 "$T/notices.txt")" "誤報のため取消" "with the reason"
+like "$(head -1 "$T/notices.txt")" "返信は不要" "asking for nothing"
+code_b=$(sql "SELECT code FROM delivery WHERE alert = '$B' AND recipient = 'u1'")
+unlike "$(cat "$T/notices.txt")" "${code_b:0:4}-${code_b:4:4}" "no confirmation code in it"
+like "$(head -1 "$T/notices.txt" | cut -d'|' -f3)" "\.cancel@" "its own Message-ID"
+like "$(head -1 "$T/notices.txt" | cut -d'|' -f4)" "\.r1\.n0@" "threaded to the alert (References)"
+is "$(sql "SELECT count(*) FROM event WHERE alert = '$B' AND what = 'notice-sent'")" 2 \
+    "the event log records each notice"
+exits 0 "status --json" status "$B" --json
+is "$(json "sum(1 for r in d['deliveries'] for a in r['attempts'] if a['notice'] == 'cancel')")" 2 \
+    "status --json shows the notices as attempts"
+is "$(sql "SELECT count(*) FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$B' AND d.recipient = 'u3'")" 0 \
+    "u3, never reached, is not told"
 exits 4 "a confirmation after the cancel is refused" confirm "$B" u1 --via phone --by t
+
+# --- cancel after SMS, with a recipient who had confirmed ---------------------
+printf '第三の通知です。\n' >"$T/b4.txt"
+exits 0 "send alert C" send --to all --subject "通知C" --body-file "$T/b4.txt"
+C=$(head -1 "$T/out")
+ok "u1 and u2 are reached by mail" wait_until 5 sql_is 2 \
+    "SELECT count(*) FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$C' AND a.outcome = 'ok'"
+exits 0 "u1 confirms C by phone" confirm "$C" u1 --via phone --by t
+ok "u2 and u3 are reached by SMS at the second step" wait_until 20 bash -c \
+    "[ \$('$PY' '$TESTS_DIR/modem/smslog.py' messages '$T/peers/m.jsonl' | grep -c '通知C') -ge 2 ]"
+exits 0 "cancel C" cancel "$C" --reason "訓練終了"
+is "$(state_of "$C" u1)" confirmed "u1 stays confirmed"
+ok "u3 gets the notice by SMS" wait_until 20 bash -c \
+    "'$PY' '$TESTS_DIR/modem/smslog.py' messages '$T/peers/m.jsonl' | grep '+819011110003' | grep -q '【取消】通知番号 $C'"
+ok "u2 gets it by SMS too" wait_until 20 bash -c \
+    "'$PY' '$TESTS_DIR/modem/smslog.py' messages '$T/peers/m.jsonl' | grep '+819011110002' | grep -q '【取消】通知番号 $C'"
+ok "u1 (confirmed) and u2 get it by mail" wait_until 20 bash -c \
+    "[ \$(grep -rl 'X-Dengon-Alert: $C' '$MAIL/new' | xargs grep -l 'cancel@' | wc -l) -ge 2 ]"
+is "$(sql "SELECT count(*) FROM notice n JOIN delivery d ON d.id = n.delivery WHERE d.alert = '$C'")" 4 \
+    "four notices: u1 mail, u2 mail and SMS, u3 SMS"
+ok "each is sent" wait_until 20 sql_is 4 \
+    "SELECT count(*) FROM notice n JOIN delivery d ON d.id = n.delivery WHERE d.alert = '$C' AND n.state = 'sent'"
+sms_c=$("$PY" "$TESTS_DIR/modem/smslog.py" messages "$T/peers/m.jsonl" | grep '【取消】通知番号 '"$C" | head -1)
+code_c=$(sql "SELECT code FROM delivery WHERE alert = '$C' AND recipient = 'u3'")
+unlike "$sms_c" "${code_c:0:4}" "the SMS notice carries no code"
 exits 3 "updating an unknown alert" update 20000101-0001 --body-file "$T/b1.txt"
 exits 3 "cancelling an unknown alert" cancel 20000101-0001
 ok "dengond stops" d_stop

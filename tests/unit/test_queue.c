@@ -433,7 +433,7 @@ test_create_permissions(void **state)
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0640);
 	queue_close(q);
-	assert_int_equal(count_in(path, "PRAGMA user_version"), 4);
+	assert_int_equal(count_in(path, "PRAGMA user_version"), 5);
 }
 
 static void
@@ -448,7 +448,7 @@ test_newer_version_refused(void **state)
 	/* Reopening a current one works and changes nothing. */
 	q = open_queue(path);
 	queue_close(q);
-	assert_int_equal(count_in(path, "PRAGMA user_version"), 4);
+	assert_int_equal(count_in(path, "PRAGMA user_version"), 5);
 	db = raw_open(path);
 	assert_int_equal(raw_exec(db, "PRAGMA user_version = 7"), SQLITE_OK);
 	sqlite3_close(db);
@@ -1457,7 +1457,7 @@ test_two_processes_fresh_queue(void **state)
 		    KIDS);
 		assert_int_equal(count_in(path, "SELECT count(*) FROM "
 		    "delivery"), 10 * KIDS);
-		assert_int_equal(count_in(path, "PRAGMA user_version"), 4);
+		assert_int_equal(count_in(path, "PRAGMA user_version"), 5);
 	}
 }
 
