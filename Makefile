@@ -119,7 +119,7 @@ tests: $(TOOLS)
 
 # The virtual Class 1 fax modem (spandsp's T.31 on a pty; issue 7).
 SPANDSP_LIBS := $(shell $(PKG_CONFIG) --libs spandsp 2>/dev/null)
-FAX_TOOLS := $(BUILD)/tools/fax_vmodem $(BUILD)/tools/fax_compare
+FAX_TOOLS := $(patsubst tests/fax/%.c,$(BUILD)/tools/%,$(wildcard tests/fax/fax_*.c))
 $(BUILD)/tools/fax_vmodem: tests/fax/fax_vmodem.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags spandsp 2>/dev/null) \

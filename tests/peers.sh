@@ -501,3 +501,311 @@ peer_modem_count() {
 peer_modem_messages() {
 	"$PEER_PY" "$TESTS_DIR/modem/smslog.py" messages "$T/peers/$1.jsonl"
 }
+
+# ---- HylaFAX (issue 7) ----
+#
+#   peer_hylafax NAME [TTY]         a throwaway HylaFAX server: its own spool
+#                                   in $T/peers/NAME (a copy of Debian's
+#                                   skeleton with the configuration from
+#                                   tests/fax/hylafax/), faxq and hfaxd -l
+#                                   127.0.0.1 -i on a free port (echoed);
+#                                   with TTY, also faxgetty on that modem
+#                                   (peer_hylafax_modem).  As root only
+#                                   (HylaFAX chroots and runs as uucp).
+#                                   Logins (etc/hosts.hfaxd): "dengon" with
+#                                   the password $PEER_HYLAFAX_PASSWORD (also
+#                                   its ADMIN password), "nopass" and anyone
+#                                   else from 127.0.0.1 without a password.
+#   peer_hylafax_modem NAME TTY [NUMBER]
+#                                   faxgetty on TTY (a path; the virtual
+#                                   modem's link) for the server NAME, with
+#                                   etc/config.<devid> from tests/fax/
+#                                   hylafax/config.modem, NUMBER its own fax
+#                                   number; waits until the modem is ready
+#   peer_hylafax_ready NAME [SECONDS]
+#                                   true once faxq has a modem ready to send
+#   peer_hylafax_spool NAME         the spool directory
+#   peer_hylafax_port NAME          the hfaxd port
+#   peer_hylafax_q NAME JOBID KEY   a field of the job's queue file (sendq/
+#                                   qJOBID or doneq/qJOBID): state (number:
+#                                   2 pending ... 7 done, 8 failed), status,
+#                                   statuscode, npages, totpages, ndials,
+#                                   totdials, tottries, commid, number ...
+#   peer_hylafax_sessions NAME      the session logs (log/c*), one path a line
+#
+# Logs: $T/peers/NAME-{faxq,hfaxd,faxgetty}.log (stdout/stderr: mostly
+# empty, HylaFAX logs to syslog, which no one reads here), the spool's
+# log/cNNNNNNNNN (one per call, with every AT command), log/xferfaxlog,
+# and log/events.log (what faxq would have mailed: bin/notify).
+# Everything stops with the test (by pid; timeout $PEER_LIFETIME as a
+# safety net).  Start-up takes about 1 s; a modem is ready 1-3 s later.
+
+PEER_HYLAFAX_PASSWORD=${PEER_HYLAFAX_PASSWORD:-dengon-test}
+PEER_HYLAFAX_SKEL=${PEER_HYLAFAX_SKEL:-/var/spool/hylafax}
+PEER_HYLAFAX_ETC=${PEER_HYLAFAX_ETC:-/etc/hylafax}
+
+peer_hylafax_spool() { echo "$T/peers/$1"; }
+peer_hylafax_port() { cat "$T/peers/$1.port"; }
+
+# _peer_hylafax_spool DIR - the spool skeleton (hylafax-server(5)): the
+# queues belong to the fax user (uucp on Debian), etc/ and bin/ to root.
+_peer_hylafax_spool() {
+	local d=$1 cf=$TESTS_DIR/fax/hylafax q
+	mkdir -p "$d" || return 1
+	for q in archive client config dev docq doneq info log pollq recvq \
+	    sendq status tmp lock; do
+		mkdir -p "$d/$q"
+	done
+	# etc/: Debian's /etc/hylafax (the init script bind-mounts it onto
+	# the spool's etc/; hfaxd chroots to the spool and reads it there).
+	cp -a "$PEER_HYLAFAX_ETC" "$d/etc" &&
+	    cp -a "$PEER_HYLAFAX_SKEL/bin" "$d/bin" || return 1
+	rm -f "$d/etc"/config.* "$d/etc/hosts.hfaxd"
+	sed "s|@SPOOL@|$d|g" "$cf/config" >"$d/etc/config"
+	cp "$cf/hfaxd.conf" "$d/etc/hfaxd.conf"
+	cp "$cf/notify" "$d/bin/notify" && cp "$cf/notify" "$d/bin/wedged"
+	chmod 755 "$d/bin/notify" "$d/bin/wedged"
+	# hosts.hfaxd(5): user@host regular expressions, first match wins;
+	# uid:password(crypt):admin password.  The uid becomes the group of
+	# the files a client creates.
+	local pw
+	pw=$(openssl passwd -6 "$PEER_HYLAFAX_PASSWORD") || return 1
+	{
+		echo "^dengon@127\\.0\\.0\\.1\$:1001:$pw:$pw"
+		echo "^nopass@127\\.0\\.0\\.1\$:1002::"
+		echo "^.*@127\\.0\\.0\\.1\$:1003::"
+	} >"$d/etc/hosts.hfaxd"
+	chown -R uucp:uucp "$d" && chown -R root:root "$d/etc" "$d/bin" &&
+	    chown uucp:uucp "$d/etc/hosts.hfaxd" || return 1
+	chmod 600 "$d/etc/hosts.hfaxd"	# hfaxd insists: the fax user's alone
+	chmod 755 "$d"
+	chmod 1777 "$d/tmp"
+}
+
+# _peer_hylafax_listening NAME - hfaxd answers (its greeting) and faxq
+# has made the FIFO hfaxd submits jobs through.
+_peer_hylafax_up() {
+	[ -p "$T/peers/$1/FIFO" ] || return 1
+	"$PEER_PY" - "$(peer_hylafax_port "$1")" <<'PYEOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+ok = s.makefile("rb").readline().startswith(b"220 ")
+s.sendall(b"QUIT\r\n")
+sys.exit(0 if ok else 1)
+PYEOF
+}
+
+peer_hylafax() {
+	local name=$1 tty=${2:-} d port n
+	: "${T:?peers.sh: call t_setup first}"
+	if [ "$(id -u)" != 0 ]; then
+		echo "# peers.sh: HylaFAX needs root (it chroots and runs as uucp)" >&2
+		return 1
+	fi
+	command -v faxq >/dev/null && command -v hfaxd >/dev/null || {
+		echo "# peers.sh: hylafax-server is not installed" >&2
+		return 1
+	}
+	d=$T/peers/$name
+	_peer_hylafax_spool "$d" || return 1
+	port=$(peer_free_port) || return 1
+	echo "$port" >"$T/peers/$name.port"
+	# -D: faxq stays in the foreground; hfaxd -d likewise.  -l must
+	# come before -i (hfaxd(8)).
+	_peer_start "$name-faxq" faxq -D -q "$d"
+	_peer_start "$name-hfaxd" hfaxd -d -q "$d" -l 127.0.0.1 -i "$port"
+	peer_wait_port "$port" || return 1
+	n=50
+	until _peer_hylafax_up "$name" 2>/dev/null; do
+		n=$((n - 1))
+		if [ "$n" -le 0 ]; then
+			echo "# peers.sh: HylaFAX $name did not start" >&2
+			sed 's/^/# /' "$T/peers/$name-faxq.log" \
+			    "$T/peers/$name-hfaxd.log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	if [ -n "$tty" ]; then
+		peer_hylafax_modem "$name" "$tty" >/dev/null || return 1
+	fi
+	echo "$port"
+}
+
+# HylaFAX's device id: the path without "/dev/", each "/" made "_".
+_peer_hylafax_devid() {
+	local p=${1#/dev/}
+	echo "${p//\//_}"
+}
+
+peer_hylafax_modem() {
+	local name=$1 tty=$2 number=${3:-+81 3 0000 0001} d devid
+	d=$T/peers/$name
+	devid=$(_peer_hylafax_devid "$tty")
+	sed -e "s|@SPOOL@|$d|g" -e "s|@NUMBER@|$number|g" \
+	    "$TESTS_DIR/fax/hylafax/config.modem" >"$d/etc/config.$devid"
+	_peer_start "$name-faxgetty-$devid" faxgetty -q "$d" "$tty"
+	_peer_hylafax_modem_ready "$d/status/$devid" 20 || {
+		echo "# peers.sh: HylaFAX $name: the modem $tty is not ready" >&2
+		sed 's/^/# /' "$T/peers/$name-faxgetty-$devid.log" >&2
+		sed 's/^/# status: /' "$d/status/$devid" >&2 2>/dev/null
+		return 1
+	}
+	echo "$devid"
+}
+
+# faxgetty writes its modem's state to status/<devid> (what faxstat
+# shows) and tells faxq through the FIFO.  Set up, the modem says
+# "Listening to rings from modem", then "Running and idle" (after each
+# call); faxq may also have taken it for a job at once ("Sending job N").
+# Before: "Initializing server", "Waiting for modem to come ready".
+_peer_hylafax_modem_is_ready() {
+	grep -qE '^(Running and idle|Listening to rings from modem|Sending job)' \
+	    "$1" 2>/dev/null
+}
+
+_peer_hylafax_modem_ready() {
+	local f=$1 n=$(( ${2:-10} * 10 ))
+	while [ "$n" -gt 0 ]; do
+		_peer_hylafax_modem_is_ready "$f" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+peer_hylafax_ready() {
+	local name=$1 n=$(( ${2:-10} * 10 )) f
+	while [ "$n" -gt 0 ]; do
+		for f in "$T/peers/$name"/status/*; do
+			_peer_hylafax_modem_is_ready "$f" && return 0
+		done
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+peer_hylafax_q() {
+	local d=$T/peers/$1 f
+	f=$d/sendq/q$2
+	[ -f "$f" ] || f=$d/doneq/q$2
+	[ -f "$f" ] || return 1
+	sed -n "s/^$3://p" "$f" | head -1
+}
+
+peer_hylafax_sessions() {
+	ls "$T/peers/$1"/log/c[0-9]* 2>/dev/null
+}
+
+# At exit, after _peer_stop_all has sent SIGTERM (timeout passes it on to
+# its whole process group: hfaxd's per-client children, faxq's faxsend):
+# wait until they are gone, so that the spool can be removed.  Registered
+# here, not in peer_hylafax: that runs inside $(...).
+_peer_hylafax_reap() {
+	local n=30 f alive
+	[ -n "${T:-}" ] && [ -d "$T/peers" ] || return 0
+	while [ "$n" -gt 0 ]; do
+		alive=0
+		for f in "$T"/peers/*-faxq.pid "$T"/peers/*-hfaxd.pid \
+		    "$T"/peers/*-faxgetty-*.pid; do
+			[ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && alive=1
+		done
+		[ "$alive" = 0 ] && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+}
+t_cleanup_add _peer_hylafax_reap
+# ---- end of HylaFAX ----
+
+# ---- fax modem (issue 7) ----
+# The virtual Class 1 fax modem (tests/fax/fax_vmodem.c, built by `make
+# tests` as $DENGON_BIN/../tools/fax_vmodem; $PEER_FAX_VMODEM overrides):
+# spandsp's T.31 modem on a pty, its line an 8 kHz audio loop run in real
+# time to a spandsp fax machine that answers and stores what it receives.
+# A call takes real time: ~25 s for a short page, ~10 s more per page.
+#
+#   peer_fax_vmodem NAME [OPTIONS...]
+#                       start it; echoes its link $T/peers/NAME.tty (the
+#                       device a client opens).  Faxes received go to
+#                       $T/peers/NAME.rx/NNNN-NUMBER.tif (NNNN counts the
+#                       calls, busy ones too; a file appears complete),
+#                       its events to $T/peers/NAME.jsonl.  OPTIONS:
+#                       --answer-delay S (2), --busy-delay S (2),
+#                       --noanswer-delay S (6), --no-ecm, --verbose (AT
+#                       traffic and T.30 in $T/peers/NAME.log)
+#   peer_fax_vmodem_pty NAME
+#                       the /dev/pts/N the link points at
+#   peer_fax_vmodem_count NAME EVENT [KEY=VALUE...]
+#                       events of its log (see the program's header: dial,
+#                       call, page, end, hangup, abort, warn, start, exit)
+#                       whose KEYs have these VALUEs (numbers and booleans
+#                       as JSON spells them: status=0 ecm=false)
+#   peer_fax_vmodem_has NAME EVENT [KEY=VALUE...]
+#                       true when there is at least one (for wait_until)
+#
+# The number dialled chooses the line: 0999... BUSY; 0998... NO ANSWER;
+# 0997... answered but silent (no CED, no DIS: the modem says NO CARRIER
+# after S7 seconds, 60 unless the client sets ATS7); 0996... busy on the
+# first call to that very number, answered on later ones; anything else is
+# answered by the fax machine (its CSI is the number dialled).
+PEER_FAX_VMODEM=${PEER_FAX_VMODEM:-${DENGON_BIN:-.}/../tools/fax_vmodem}
+
+peer_fax_vmodem() {
+	local name=$1 d=$T/peers tries=100
+	shift
+	: "${T:?peers.sh: call t_setup first}"
+	[ -x "$PEER_FAX_VMODEM" ] || {
+		echo "# peers.sh: no $PEER_FAX_VMODEM (make tests)" >&2
+		return 1
+	}
+	mkdir -p "$d"
+	rm -f "$d/$name.tty"
+	_peer_start "$name" "$PEER_FAX_VMODEM" --link "$d/$name.tty" \
+	    --outdir "$d/$name.rx" --log "$d/$name.jsonl" \
+	    --timeout "$PEER_LIFETIME" "$@"
+	while [ "$tries" -gt 0 ]; do
+		if [ -L "$d/$name.tty" ] &&
+		    grep -q '"ev":"start"' "$d/$name.jsonl" 2>/dev/null; then
+			echo "$d/$name.tty"
+			return 0
+		fi
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	echo "# peers.sh: the fax modem $name did not start" >&2
+	sed 's/^/# /' "$d/$name.log" >&2
+	return 1
+}
+
+peer_fax_vmodem_pty() { readlink "$T/peers/$1.tty"; }
+
+peer_fax_vmodem_count() {
+	local name=$1
+	shift
+	"$PEER_PY" - "$T/peers/$name.jsonl" "$@" <<'PYEOF'
+import json, sys
+path, ev, conds = sys.argv[1], sys.argv[2], sys.argv[3:]
+want = [c.split("=", 1) for c in conds]
+n = 0
+try:
+    lines = open(path, encoding="utf-8").read().splitlines()
+except OSError:
+    lines = []
+for line in lines:
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue            # a line being written
+    if e.get("ev") != ev:
+        continue
+    if all(k in e and (e[k] if isinstance(e[k], str) else json.dumps(e[k])) == v
+           for k, v in want):
+        n += 1
+print(n)
+PYEOF
+}
+
+peer_fax_vmodem_has() { [ "$(peer_fax_vmodem_count "$@")" -ge 1 ]; }
+# ---- end of fax modem ----
