@@ -795,76 +795,74 @@ hf_store(struct hf *h, const char *path, char *name, size_t namelen,
 	return 0;
 }
 
-/* A job's state as JOBFMT reports it. */
+/* A job's state, from "JPARM" without arguments (217, "NAME: value" a
+ * line). */
 struct job {
-	char	state;		/* P S B W R D F T ?, 0: not found */
+	char	state[16];	/* PENDING SLEEPING BLOCKED READY ACTIVE DONE
+				   FAILED SUSPENDED; "" unknown */
 	int	pages, total;	/* sent / to send */
-	int	dials, maxdials;
-	int	tries, maxtries;
+	int	dials, tries;
+	int	statuscode;
 	char	status[256];
 };
 
-#define JOBFMT "%j|%a|%P|%D|%T|%s"
-
-/* LIST dir over a data connection; find job id in it.  1 found, 0 not, -1
- * with err. */
-static int
-hf_list_job(struct hf *h, const char *dir, long id, struct job *j,
-    char *err, size_t errlen)
+/* The value of "NAME:" in the JPARM listing, or NULL. */
+static const char *
+jparm_value(const char *reply, const char *name, char *out, size_t outlen)
 {
-	char data[65536], *line, *save;
-	size_t len = 0;
-	int dfd, found = 0;
-	ssize_t r;
+	size_t n = strlen(name);
 
-	if ((dfd = hf_pasv(h, err, errlen)) == -1)
-		return -1;
-	if (hf_cmd(h, err, errlen, "LIST %s", dir) != 150 &&
-	    h->code != 125) {
-		if (h->code > 0)
-			snprintf(err, errlen, "HylaFAX: LIST %s: %.200s", dir,
-			    h->reply);
-		close(dfd);
-		return -1;
-	}
-	while (len < sizeof(data) - 1 && wait_fd(dfd, POLLIN,
-	    IO_TIMEOUT_MS) == 0 && (r = read(dfd, data + len,
-	    sizeof(data) - 1 - len)) > 0)
-		len += (size_t)r;
-	data[len] = '\0';
-	close(dfd);
-	if (hf_reply(h, err, errlen) != 226) {
-		if (h->code > 0)
-			snprintf(err, errlen, "HylaFAX: LIST %s: %.200s", dir,
-			    h->reply);
-		return -1;
-	}
-	for (line = strtok_r(data, "\r\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\r\n", &save)) {
-		char st[2], status[256] = "";
+	for (const char *p = reply; p != NULL && *p != '\0';) {
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1, *e = strchr(v, '\n');
+			size_t l;
 
-		if (strtol(line, NULL, 10) != id)
-			continue;
-		if (sscanf(line, "%*d|%1[A-Z?]|%d:%d|%d:%d|%d:%d|%255[^\n]",
-		    st, &j->pages, &j->total, &j->dials, &j->maxdials,
-		    &j->tries, &j->maxtries, status) < 7)
-			continue;
-		j->state = st[0];
-		snprintf(j->status, sizeof(j->status), "%s", status);
-		found = 1;
+			while (*v == ' ')
+				v++;
+			l = e != NULL ? (size_t)(e - v) : strlen(v);
+			if (l >= outlen)
+				l = outlen - 1;
+			memcpy(out, v, l);
+			out[l] = '\0';
+			return out;
+		}
+		p = strchr(p, '\n');
+		p = p != NULL ? p + 1 : NULL;
 	}
-	return found;
+	return NULL;
 }
 
+/* Job id's state.  1, 0 if HylaFAX does not know it, -1 with err. */
 static int
 hf_job(struct hf *h, long id, struct job *j, char *err, size_t errlen)
 {
-	int rc;
+	char v[64];
 
 	memset(j, 0, sizeof(*j));
-	if ((rc = hf_list_job(h, "sendq", id, j, err, errlen)) != 0)
-		return rc;
-	return hf_list_job(h, "doneq", id, j, err, errlen);
+	if (hf_cmd(h, err, errlen, "JOB %ld", id) != 200)
+		return h->code >= 500 && h->code < 600 ? 0 : -1;
+	if (hf_cmd(h, err, errlen, "JPARM") != 217) {
+		if (h->code > 0)
+			snprintf(err, errlen, "HylaFAX: JPARM: %.200s",
+			    h->reply);
+		return -1;
+	}
+	if (jparm_value(h->reply, "STATE", j->state, sizeof(j->state)) ==
+	    NULL)
+		return 0;
+	j->pages = jparm_value(h->reply, "NPAGES", v, sizeof(v)) ? atoi(v) : 0;
+	j->total = jparm_value(h->reply, "TOTPAGES", v, sizeof(v)) ?
+	    atoi(v) : 0;
+	j->dials = jparm_value(h->reply, "TOTDIALS", v, sizeof(v)) ?
+	    atoi(v) : 0;
+	j->tries = jparm_value(h->reply, "TOTTRIES", v, sizeof(v)) ?
+	    atoi(v) : 0;
+	j->statuscode = jparm_value(h->reply, "STATUSCODE", v, sizeof(v)) ?
+	    atoi(v) : 0;
+	jparm_value(h->reply, "STATUS", j->status, sizeof(j->status));
+	return 1;
 }
 
 /* Remove job id from HylaFAX (best effort: it may have ended). */
@@ -901,11 +899,11 @@ hf_submit(struct hf *h, const struct fax_conf *fc,
 	    kill_min / 1440, kill_min / 60 % 24, kill_min % 60) != 213 ||
 	    hf_cmd(h, err, errlen, "JPARM SENDTIME NOW") != 213 ||
 	    hf_cmd(h, err, errlen, "JPARM NOTIFY NONE") != 213 ||
-	    hf_cmd(h, err, errlen, "JPARM VRESOLUTION %d",
+	    hf_cmd(h, err, errlen, "JPARM VRES %d",
 	    fc->fine ? 196 : 98) != 213 ||
 	    hf_cmd(h, err, errlen, "JPARM PAGEWIDTH 209") != 213 ||
 	    hf_cmd(h, err, errlen, "JPARM PAGELENGTH 296") != 213 ||
-	    hf_cmd(h, err, errlen, "JPARM JOBTAG \"dengon %lld\"",
+	    hf_cmd(h, err, errlen, "JPARM JOBINFO \"dengon %lld\"",
 	    (long long)m->attempt) != 213 ||
 	    hf_cmd(h, err, errlen, "JPARM DOCUMENT \"%s\"", doc) != 200)
 		goto refused;
@@ -985,12 +983,15 @@ follow(struct hf *h, const struct fax_conf *fc, const struct channel_msg *m,
 			    "the job vanished from HylaFAX's queues");
 			return 0;
 		}
-		if (j.state == 'D' || j.state == 'F') {
+		if (strcmp(j.state, "DONE") == 0 ||
+		    strcmp(j.state, "FAILED") == 0) {
+			int done = strcmp(j.state, "DONE") == 0;
+
 			snprintf(ev, sizeof(ev), "HylaFAX job %ld: %s; pages "
-			    "%d/%d, dials %d, tries %d%s%s", id, j.state == 'D'
-			    ? "done" : "failed", j.pages, j.total, j.dials,
-			    j.tries, j.status[0] ? ": " : "", j.status);
-			if (j.state == 'D' && j.total > 0 && j.pages >= j.total)
+			    "%d/%d, dials %d, tries %d%s%s", id, done ? "done" :
+			    "failed", j.pages, j.total, j.dials, j.tries,
+			    j.status[0] ? ": " : "", j.status);
+			if (done && j.total > 0 && j.pages >= j.total)
 				result(report, arg, m, CHANNEL_OK, 1, ev, NULL);
 			else
 				result(report, arg, m,

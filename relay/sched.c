@@ -373,11 +373,27 @@ sched_outcome(const struct conf *c, sched_usable_fn usable,
 			}
 		} else
 			plan->next_action = now;
-	} else
+	} else {
+		/* the state change keeps its own reason first */
+		char first[256] = "";
+
+		if (plan->state != w->state && plan->why == why)
+			snprintf(first, sizeof(first), "%s", why);
 		/* S4: a step that ended in a permfail with nothing accepted
 		 * moves on at once, not at the next step's time */
 		after_step(c, p, w, now, s, !ok && !tempfail &&
 		    (w->done_ok == NULL || *w->done_ok == '\0'), plan, why,
 		    whylen);
+		if (first[0] != '\0' && plan->why == why &&
+		    strcmp(first, why) != 0) {
+			char rest[512];
+
+			snprintf(rest, sizeof(rest), "%s", why);
+			snprintf(why, whylen, "%s; %s", first, rest);
+		} else if (first[0] != '\0' && plan->why == NULL) {
+			snprintf(why, whylen, "%s", first);
+			plan->why = why;
+		}
+	}
 	clamp_expiry(w, plan);
 }

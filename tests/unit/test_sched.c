@@ -254,6 +254,35 @@ test_outcome_ok_schedules_reminder(void **state)
 	assert_string_equal(p.what, "reminder");
 }
 
+/* An ok with arrival evidence (a fax whose pages the far end confirmed):
+ * delivered, and the event says why before what comes next. */
+static void
+test_outcome_delivered(void **state)
+{
+	struct queue_work w = work("escalate");
+	struct queue_outcome o = outcome("ok");
+	struct queue_plan p;
+	char why[256];
+
+	w.step = 1;
+	w.done_ok = "fax";
+	o.delivered = 1;
+	o.evidence = "HylaFAX job 7: done; pages 2/2";
+	plan_init(&p, &w);
+	sched_outcome(&conf, all_usable, &w, &o, T0 + 16 * MIN, &p, why,
+	    sizeof(why));
+	assert_int_equal(p.state, QUEUE_DELIVERED);
+	assert_non_null(p.why);
+	assert_non_null(strstr(p.why, "delivered: HylaFAX job 7"));
+	assert_non_null(strstr(p.why, "reminder"));
+	/* the same ok without the evidence only counts as sent */
+	o.delivered = 0;
+	plan_init(&p, &w);
+	sched_outcome(&conf, all_usable, &w, &o, T0 + 16 * MIN, &p, why,
+	    sizeof(why));
+	assert_int_equal(p.state, QUEUE_SENT);
+}
+
 /* S3: tempfail backs off exponentially, bounded by retry_max. */
 static void
 test_outcome_tempfail_backoff(void **state)
@@ -520,6 +549,7 @@ main(void)
 		cmocka_unit_test(test_due_waits_for_down_channel),
 		cmocka_unit_test(test_outcome_ok_waits_for_next_step),
 		cmocka_unit_test(test_outcome_ok_schedules_reminder),
+		cmocka_unit_test(test_outcome_delivered),
 		cmocka_unit_test(test_outcome_tempfail_backoff),
 		cmocka_unit_test(test_outcome_permfail_escalates_now),
 		cmocka_unit_test(test_outcome_permfail_with_ok_waits),
