@@ -193,7 +193,7 @@ check: deps
 	@tests/run.sh - $(BUILD)
 endif
 
-demo: deps all
+demo: deps all $(FAX_TOOLS)
 	@contrib/demo.sh $(BUILD)/bin
 
 # torture: the crash test with 100 SIGKILLs instead of the 10 make check

@@ -11,7 +11,9 @@
 # code (the modem hands the reply to dengond) and another by replying to
 # the mail (the reply goes into Dovecot, dengond reads it over IMAP), records
 # confirmations the way a duty officer would after a phone call, and shuts
-# everything down cleanly.
+# everything down cleanly.  As root, it also sends an alert by fax through
+# a real HylaFAX to a virtual fax modem; and it cancels an alert, whose
+# recipients already reached are told by a short notice.
 # Everything it writes stays under ./var/demo; running it again starts
 # afresh.
 set -eu
@@ -47,6 +49,20 @@ read -r IMAP _ _ _ LMTP < <(peer_dovecot replies "$D/imap.pass")
 # A GSM modem: the test suite's emulator (tests/modem/gsmemu.py) on a pty,
 # speaking AT in PDU mode, with status reports and replies.
 modem=$(readlink -f "$(peer_modem modem)")
+
+# Fax (as root only: HylaFAX chroots and runs as uucp): a real HylaFAX on
+# loopback (faxq, hfaxd, faxgetty) driving the test suite's virtual Class
+# 1 fax modem (tests/fax/fax_vmodem.c), whose line is an audio loop to a
+# fax machine that stores the pages it receives.
+fax=""
+if [ "$(id -u)" = 0 ] && command -v faxq >/dev/null; then
+	DENGON_BIN=$top/$bin
+	PEER_FAX_VMODEM=$top/$bin/../tools/fax_vmodem
+	faxmodem=$(peer_fax_vmodem faxline)
+	hport=$(peer_hylafax hylafax "$faxmodem")
+	printf '%s\n' "$PEER_HYLAFAX_PASSWORD" >"$D/hylafax.pass"
+	fax=yes
+fi
 
 # A local SMTP server that stores every message in a Maildir.
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -108,6 +124,23 @@ steps          = mail, sms@8s          # mail at once; SMS 8 s later if unconfir
 repeat         = 1h
 expire         = 24h
 CONF
+if [ -n "$fax" ]; then
+	cat >>"$D/dengon.conf" <<CONF
+
+[channel fax]
+type           = fax
+host           = 127.0.0.1
+port           = $hport                 # the demo's own HylaFAX
+user           = dengon
+password_file  = hylafax.pass
+resolution     = fine
+confirm_to     = 関東総合通信局 防災連絡 03-0000-0000 / replies@bureau.example.jp
+
+[policy fax]
+steps          = fax
+expire         = 24h
+CONF
+fi
 cp contrib/contacts.csv.example "$D/contacts.csv"
 
 say "dengon init"
@@ -227,6 +260,46 @@ say "a wrong code is refused (exit 4)"
 dg confirm --code ZZZZ-ZZZZ --via phone --by duty-officer || echo "exit status $?"
 say "dengon status $id"
 dg status "$id"
+if [ -n "$fax" ]; then
+	say "a second alert by fax to wt-001, through HylaFAX and the virtual modem (a real call: ~30 s)"
+	id2=$(dg send --to wt-001 --policy fax --subject "【続報】大雨特別警報について（第2報）" \
+	    --body-file "$D/body.txt" --tlp AMBER)
+	dg render "$id2" --recipient wt-001 --channel fax | head -1
+	dg render "$id2" --recipient wt-001 --channel fax -o "$D/fax-wt-001.png"
+	echo "the page as dengon draws it: $D/fax-wt-001.png"
+	for i in $(seq 120); do
+		[ "$(sqlite3 "$D/queue.db" "SELECT state FROM delivery WHERE alert = '$id2'")" = delivered ] && break
+		sleep 1
+	done
+	sqlite3 -separator '  ' "$D/queue.db" "SELECT d.state, a.outcome, a.evidence FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$id2'" | sed 's/^/  /'
+	echo "what the far end received: $(ls "$D"/peers/faxline.rx/*.tif)"
+fi
+
+say "a third alert by mail, then cancelled: those it reached are told"
+id3=$(dg send --to group:水道 --subject "【試験】断水情報" --body-file "$D/body.txt")
+for i in $(seq 50); do
+	[ "$(sqlite3 "$D/queue.db" "SELECT count(*) FROM delivery WHERE alert = '$id3' AND state = 'sent'")" -ge 3 ] && break
+	sleep 0.2
+done
+dg cancel "$id3" --reason "誤送信のため取り消します"
+for i in $(seq 50); do
+	[ "$(sqlite3 "$D/queue.db" "SELECT count(*) FROM notice n JOIN delivery d ON d.id = n.delivery WHERE d.alert = '$id3' AND n.state = 'sent'")" -ge 3 ] && break
+	sleep 0.2
+done
+/usr/bin/python3 - "$D/mail" "$id3" <<'PYEOF'
+import email, email.policy, mailbox, sys
+box = mailbox.Maildir(sys.argv[1], factory=None, create=False)
+ms = [email.message_from_bytes(box.get_bytes(k), policy=email.policy.default)
+      for k in box.keys()]
+ms = [m for m in ms if m["X-Dengon-Alert"] == sys.argv[2] and "取消" in str(m["Subject"])]
+print("%d cancellation notices sent by mail; the first one:" % len(ms))
+m = sorted(ms, key=lambda m: str(m["To"]))[0]
+for h in ("To", "Subject", "References"):
+    print(f"{h}: {m[h]}")
+print()
+print(m.get_content())
+PYEOF
+
 say "dengond stops (SIGTERM: in-flight work drains first)"
 kill -TERM "$dpid"
 wait "$dpid" && echo "dengond exited cleanly"

@@ -25,7 +25,7 @@ PACKAGES="build-essential pkg-config
   dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks
   gammu python3-gammu
   libfreetype-dev libtiff-dev libpng-dev fonts-ipafont-gothic
-  libspandsp-dev hylafax-server hylafax-client efax"
+  libspandsp-dev hylafax-server hylafax-client efax libtiff-tools"
 
 missing=""
 for p in $PACKAGES; do

@@ -522,23 +522,31 @@ peer_modem_messages() {
 #                                   etc/config.<devid> from tests/fax/
 #                                   hylafax/config.modem, NUMBER its own fax
 #                                   number; waits until the modem is ready
+#                                   and echoes its device id (the path, "/"
+#                                   made "_"; for modem@host in sendfax -h)
 #   peer_hylafax_ready NAME [SECONDS]
-#                                   true once faxq has a modem ready to send
+#                                   wait until one of its modems is ready
 #   peer_hylafax_spool NAME         the spool directory
 #   peer_hylafax_port NAME          the hfaxd port
 #   peer_hylafax_q NAME JOBID KEY   a field of the job's queue file (sendq/
-#                                   qJOBID or doneq/qJOBID): state (number:
-#                                   2 pending ... 7 done, 8 failed), status,
-#                                   statuscode, npages, totpages, ndials,
-#                                   totdials, tottries, commid, number ...
+#                                   qJOBID or doneq/qJOBID): state (1
+#                                   suspended, 2 pending, 3 sleeping, 4
+#                                   blocked, 5 ready, 6 active, 7 done, 8
+#                                   failed), status, statuscode, npages,
+#                                   totpages, totdials, tottries, commid ...
 #   peer_hylafax_sessions NAME      the session logs (log/c*), one path a line
 #
-# Logs: $T/peers/NAME-{faxq,hfaxd,faxgetty}.log (stdout/stderr: mostly
+# Logs: $T/peers/NAME-{faxq,hfaxd,faxgetty-DEVID}.log (stdout/stderr: mostly
 # empty, HylaFAX logs to syslog, which no one reads here), the spool's
 # log/cNNNNNNNNN (one per call, with every AT command), log/xferfaxlog,
 # and log/events.log (what faxq would have mailed: bin/notify).
 # Everything stops with the test (by pid; timeout $PEER_LIFETIME as a
-# safety net).  Start-up takes about 1 s; a modem is ready 1-3 s later.
+# safety net).  faxq and hfaxd answer within 0.3 s; a modem is ready about
+# 4 s after faxgetty starts.  A job for an idle modem is dialled 1-2 s after
+# JSUBM (more when faxq must convert the TIFF, e.g. VRES 98 for a 196 lpi
+# document); after each call the modem is back in about 5 s.  What
+# HylaFAX reports for busy, no answer, a silent line, a removed job:
+# tests/integration/33-fax-hylafax.sh.
 
 PEER_HYLAFAX_PASSWORD=${PEER_HYLAFAX_PASSWORD:-dengon-test}
 PEER_HYLAFAX_SKEL=${PEER_HYLAFAX_SKEL:-/var/spool/hylafax}
@@ -562,6 +570,9 @@ _peer_hylafax_spool() {
 	    cp -a "$PEER_HYLAFAX_SKEL/bin" "$d/bin" || return 1
 	rm -f "$d/etc"/config.* "$d/etc/hosts.hfaxd"
 	sed "s|@SPOOL@|$d|g" "$cf/config" >"$d/etc/config"
+	# The bin/ scripts call $SBIN/tiffcheck, faxinfo...: not Debian's
+	# wrappers in /usr/sbin (see tests/fax/hylafax/config).
+	sed -i "s|^SBIN=.*|SBIN='/usr/lib/hylafax/bin'|" "$d/etc/setup.cache"
 	cp "$cf/hfaxd.conf" "$d/etc/hfaxd.conf"
 	cp "$cf/notify" "$d/bin/notify" && cp "$cf/notify" "$d/bin/wedged"
 	chmod 755 "$d/bin/notify" "$d/bin/wedged"
@@ -582,8 +593,8 @@ _peer_hylafax_spool() {
 	chmod 1777 "$d/tmp"
 }
 
-# _peer_hylafax_listening NAME - hfaxd answers (its greeting) and faxq
-# has made the FIFO hfaxd submits jobs through.
+# _peer_hylafax_up NAME - hfaxd answers (its greeting) and faxq has made
+# the FIFO through which hfaxd hands it jobs.
 _peer_hylafax_up() {
 	[ -p "$T/peers/$1/FIFO" ] || return 1
 	"$PEER_PY" - "$(peer_hylafax_port "$1")" <<'PYEOF'
@@ -749,7 +760,10 @@ t_cleanup_add _peer_hylafax_reap
 # 0997... answered but silent (no CED, no DIS: the modem says NO CARRIER
 # after S7 seconds, 60 unless the client sets ATS7); 0996... busy on the
 # first call to that very number, answered on later ones; anything else is
-# answered by the fax machine (its CSI is the number dialled).
+# answered by the fax machine (its CSI is the number dialled).  Flow
+# control: the modem takes from the pty only what T.31 has room for, and
+# sends XON/XOFF when the client set IXON.  DTR: a client setting the speed
+# to B0, or closing the port (HUPCL, on by default), hangs up a call.
 PEER_FAX_VMODEM=${PEER_FAX_VMODEM:-${DENGON_BIN:-.}/../tools/fax_vmodem}
 
 peer_fax_vmodem() {
