@@ -59,7 +59,10 @@ struct channel_msg {
 	const char	*references;	/* the first message's id, or NULL */
 	const char	*notice;	/* NULL: the alert; "cancel": a short
 					   notice that the alert was
-					   cancelled, asking for nothing */
+					   cancelled, asking for nothing;
+					   "update": the new revision for a
+					   recipient who had confirmed (no
+					   confirmation asked) */
 	const char	*reason;	/* the notice's reason, or NULL */
 };
 

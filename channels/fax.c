@@ -254,6 +254,8 @@ fax_words(const struct fax_conf *fc, const struct channel_msg *m,
 {
 	char when[64], code[CODE_LEN + 1];
 	int en = fc->en, strict = channel_tlp_restricted(m->tlp);
+	int cancel = m->notice != NULL && strcmp(m->notice, "cancel") == 0;
+	int confirmed = m->notice != NULL && strcmp(m->notice, "update") == 0;
 	const char *body = m->body != NULL ? m->body : "";
 
 	memset(w, 0, sizeof(*w));
@@ -271,9 +273,9 @@ fax_words(const struct fax_conf *fc, const struct channel_msg *m,
 		mail_buf_str(&w->title, en ? "[DRILL] " : "【訓練】");
 	if (m->round > 0)
 		mail_buf_str(&w->title, en ? "[Reminder] " : "【再送】");
-	if (m->revision > 1 && m->notice == NULL)
+	if (m->revision > 1 && !cancel)
 		mail_buf_str(&w->title, en ? "[Update] " : "【更新】");
-	if (m->notice != NULL)
+	if (cancel)
 		mail_buf_str(&w->title, en ? "[Cancelled] " : "【取消】");
 	if (strict)
 		mail_buf_str(&w->title, en ? "An alert for you is waiting in "
@@ -303,7 +305,7 @@ fax_words(const struct fax_conf *fc, const struct channel_msg *m,
 		    "updated (revision %d). It replaces the earlier version."
 		    "\n\n" : "【更新】この通知は内容が更新されました（第 %d 版）。"
 		    "以前の版に代わるものです。\n\n", m->revision);
-	if (m->notice != NULL) {
+	if (cancel) {
 		char *r = one_line(m->reason);
 
 		mail_buf_fmt(&w->body, en ? "The alert %s has been cancelled. "
@@ -324,10 +326,12 @@ fax_words(const struct fax_conf *fc, const struct channel_msg *m,
 	mail_buf_fmt(&w->body, "\n\nTLP:%s (%s)", queue_tlp_name(m->tlp),
 	    tlp_words(m->tlp, en));
 
-	if (m->notice != NULL)
-		mail_buf_fmt(&w->box_lines, en ? "No reply or confirmation is "
-		    "needed.\nAlert %s" : "この通知への返信・確認は不要です。\n"
-		    "通知番号: %s", m->alert);
+	if (cancel || confirmed)
+		mail_buf_fmt(&w->box_lines, en ? "%sNo reply or confirmation is "
+		    "needed.\nAlert %s" : "%sこの通知への返信・確認は不要です。\n"
+		    "通知番号: %s", confirmed ? (en ? "You have already confirmed "
+		    "this alert. " : "受信確認はすでにいただいています。") : "",
+		    m->alert);
 	else if (en) {
 		mail_buf_str(&w->box_lines, "When you have this fax, please "
 		    "confirm with the code above:\n"
@@ -482,6 +486,7 @@ struct hf {
 	size_t	 len;
 	char	 reply[REPLY_MAX];	/* the last reply, lines joined by LF */
 	int	 code;
+	int	 timeout_ms;	/* for the next reply; 0: IO_TIMEOUT_MS */
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
 };
@@ -546,9 +551,14 @@ static int
 wait_fd(int fd, short events, int ms)
 {
 	struct pollfd p = { .fd = fd, .events = events };
+	int64_t until = queue_now() + ms;
 	int rc;
 
-	rc = poll(&p, 1, ms);
+	/* a SIGTERM (withdrawal) interrupts: keep waiting, follow() acts
+	 * on it between commands */
+	while ((rc = poll(&p, 1, ms)) == -1 && errno == EINTR)
+		if ((ms = (int)(until - queue_now())) < 0)
+			ms = 0;
 	if (rc == 1)
 		return 0;
 	errno = rc == 0 ? ETIMEDOUT : errno;
@@ -565,7 +575,8 @@ hf_reply(struct hf *h, char *err, size_t errlen)
 
 	h->reply[0] = '\0';
 	for (;;) {
-		char *nl = memchr(h->buf, '\n', h->len);
+		/* lines end in CRLF; a bare LF can be part of a status text */
+		char *nl = memmem(h->buf, h->len, "\r\n", 2);
 		ssize_t r;
 
 		if (nl == NULL) {
@@ -574,12 +585,15 @@ hf_reply(struct hf *h, char *err, size_t errlen)
 				    "too long");
 				return -1;
 			}
-			if (wait_fd(h->fd, POLLIN, IO_TIMEOUT_MS) == -1) {
+			if (wait_fd(h->fd, POLLIN, h->timeout_ms > 0 ?
+			    h->timeout_ms : IO_TIMEOUT_MS) == -1) {
 				snprintf(err, errlen, "HylaFAX: no reply: %s",
 				    strerror(errno));
 				return -1;
 			}
 			r = read(h->fd, h->buf + h->len, sizeof(h->buf) - h->len);
+			if (r < 0 && errno == EINTR)
+				continue;
 			if (r <= 0) {
 				snprintf(err, errlen, "HylaFAX closed the "
 				    "connection%s%s", r < 0 ? ": " : "",
@@ -589,13 +603,11 @@ hf_reply(struct hf *h, char *err, size_t errlen)
 			h->len += (size_t)r;
 			continue;
 		}
-		size_t ll = (size_t)(nl - h->buf), used = ll + 1;
+		size_t ll = (size_t)(nl - h->buf), used = ll + 2;
 		char line[REPLY_MAX];
 
 		memcpy(line, h->buf, ll);
 		line[ll] = '\0';
-		if (ll > 0 && line[ll - 1] == '\r')
-			line[--ll] = '\0';
 		memmove(h->buf, h->buf + used, h->len - used);
 		h->len -= used;
 		/* keep the text, control characters as spaces */
@@ -650,6 +662,8 @@ hf_cmd(struct hf *h, char *err, size_t errlen, const char *fmt, ...)
 	while (off < (size_t)n) {
 		ssize_t w = write(h->fd, line + off, (size_t)n - off);
 
+		if (w < 0 && errno == EINTR)
+			continue;
 		if (w <= 0) {
 			snprintf(err, errlen, "writing to HylaFAX: %s",
 			    w < 0 ? strerror(errno) : "closed");
@@ -865,15 +879,25 @@ hf_job(struct hf *h, long id, struct job *j, char *err, size_t errlen)
 	return 1;
 }
 
-/* Remove job id from HylaFAX (best effort: it may have ended). */
+/*
+ * Remove job id from HylaFAX (best effort: it may have ended).  A queued
+ * job is killed at once; on a job being sent, hfaxd answers JKILL only
+ * when the call has ended (HylaFAX does not cut a call short): wait for
+ * that, up to the channel's timeout, so that replies stay in step.
+ */
 static void
-hf_remove(struct hf *h, long id)
+hf_remove(struct hf *h, long id, int64_t wait_ms)
 {
 	char err[256];
 
 	if (hf_cmd(h, err, sizeof(err), "JOB %ld", id) != 200)
 		return;
-	hf_cmd(h, err, sizeof(err), "JKILL");
+	h->timeout_ms = wait_ms > IO_TIMEOUT_MS ? (int)wait_ms : IO_TIMEOUT_MS;
+	if (hf_cmd(h, err, sizeof(err), "JKILL") == -1) {
+		h->timeout_ms = 0;
+		return;
+	}
+	h->timeout_ms = 0;
 	hf_cmd(h, err, sizeof(err), "JDELE");
 }
 
@@ -886,8 +910,10 @@ hf_submit(struct hf *h, const struct fax_conf *fc,
 	const char *p;
 	int kill_min = (int)((fc->timeout + 59) / 60);
 
-	/* "200 New job created: jobid: 12 groupid: 12." */
-	if (hf_cmd(h, err, errlen, "JNEW") != 200 ||
+	/* JNEW copies the current job: start from the defaults.
+	 * "200 New job created: jobid: 12 groupid: 12." */
+	if (hf_cmd(h, err, errlen, "JOB default") != 200 ||
+	    hf_cmd(h, err, errlen, "JNEW") != 200 ||
 	    (p = strstr(h->reply, "jobid:")) == NULL ||
 	    (*id = strtol(p + 6, NULL, 10)) <= 0)
 		goto refused;
@@ -967,7 +993,7 @@ follow(struct hf *h, const struct fax_conf *fc, const struct channel_msg *m,
 		if (withdrawn || queue_now() >= until) {
 			int w = withdrawn;
 
-			hf_remove(h, id);
+			hf_remove(h, id, fc->timeout * 1000);
 			snprintf(ev, sizeof(ev), "HylaFAX job %ld removed", id);
 			result(report, arg, m, CHANNEL_TEMPFAIL, 0, ev, w ?
 			    "withdrawn: the delivery was closed while the fax "
@@ -1079,7 +1105,7 @@ fax_send(void *state, const struct channel_msg *msgs, size_t n,
 				continue;
 			}
 			if (id > 0)
-				hf_remove(&h, id);
+				hf_remove(&h, id, fc->timeout * 1000);
 			hf_close(&h);
 			return -1;
 		}

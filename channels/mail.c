@@ -513,6 +513,13 @@ tlp_en(enum queue_tlp t)
 	return "";
 }
 
+/* An update for a recipient who had confirmed already: asks for nothing. */
+static int
+confirmed(const struct channel_msg *m)
+{
+	return m->notice != NULL && strcmp(m->notice, "update") == 0;
+}
+
 /* Subject and body in Japanese: what a utility's duty officer reads. */
 static void
 words_ja(const struct facts *f, struct mail_buf *subj, struct mail_buf *body)
@@ -525,8 +532,11 @@ words_ja(const struct facts *f, struct mail_buf *subj, struct mail_buf *body)
 		mail_buf_str(subj, "【再送】");
 	if (m->revision > 1)
 		mail_buf_str(subj, "【更新】");
-	mail_buf_fmt(subj, "[TLP:%s] %s [確認コード: %s]", f->tlp, f->subject,
-	    f->code);
+	if (confirmed(m))
+		mail_buf_fmt(subj, "[TLP:%s] %s", f->tlp, f->subject);
+	else
+		mail_buf_fmt(subj, "[TLP:%s] %s [確認コード: %s]", f->tlp,
+		    f->subject, f->code);
 
 	if (m->drill)
 		mail_buf_str(body, "【訓練】これは訓練です。実際の事象ではありません。\n");
@@ -543,6 +553,19 @@ words_ja(const struct facts *f, struct mail_buf *subj, struct mail_buf *body)
 	mail_buf_str(body, m->body ? m->body : "");
 	if (body->len > 0 && body->p[body->len - 1] != '\n')
 		mail_buf_str(body, "\n");
+	if (confirmed(m)) {
+		mail_buf_str(body,
+		    "\n"
+		    "────────────────────────────────\n"
+		    "■ 受信確認は済んでいます\n"
+		    "この通知の受信確認はすでにいただいています。この更新への返信は"
+		    "不要です。\n\n");
+		mail_buf_fmt(body, "通知番号: %s\n", m->alert);
+		mail_buf_fmt(body, "発信元:   %s（%s）\n", f->sender, f->relay);
+		mail_buf_fmt(body, "発信日時: %s\n", f->when);
+		mail_buf_str(body, "────────────────────────────────\n");
+		return;
+	}
 	mail_buf_str(body,
 	    "\n"
 	    "────────────────────────────────\n"
@@ -574,7 +597,11 @@ words_en(const struct facts *f, struct mail_buf *subj, struct mail_buf *body)
 		mail_buf_fmt(subj, "[Reminder %d] ", m->round);
 	if (m->revision > 1)
 		mail_buf_str(subj, "[Update] ");
-	mail_buf_fmt(subj, "[TLP:%s] %s [code: %s]", f->tlp, f->subject, f->code);
+	if (confirmed(m))
+		mail_buf_fmt(subj, "[TLP:%s] %s", f->tlp, f->subject);
+	else
+		mail_buf_fmt(subj, "[TLP:%s] %s [code: %s]", f->tlp, f->subject,
+		    f->code);
 
 	if (m->drill)
 		mail_buf_str(body, "[DRILL] This is a drill. No real event has "
@@ -593,6 +620,20 @@ words_en(const struct facts *f, struct mail_buf *subj, struct mail_buf *body)
 	mail_buf_str(body, m->body ? m->body : "");
 	if (body->len > 0 && body->p[body->len - 1] != '\n')
 		mail_buf_str(body, "\n");
+	if (confirmed(m)) {
+		mail_buf_str(body,
+		    "\n"
+		    "------------------------------------------------------------\n"
+		    "ALREADY CONFIRMED\n"
+		    "You have already confirmed this alert: no reply is needed "
+		    "to this update.\n\n");
+		mail_buf_fmt(body, "Alert:  %s\n", m->alert);
+		mail_buf_fmt(body, "From:   %s (%s)\n", f->sender, f->relay);
+		mail_buf_fmt(body, "Issued: %s\n", f->when);
+		mail_buf_str(body, "------------------------------------------------"
+		    "------------\n");
+		return;
+	}
 	mail_buf_str(body,
 	    "\n"
 	    "------------------------------------------------------------\n"
@@ -783,7 +824,7 @@ mail_render(const struct mail_opts *o, const struct channel_msg *m,
 	code_format(code, f.code);
 	relay_time_local(m->created, f.when, sizeof(f.when));
 
-	if (m->notice != NULL)
+	if (m->notice != NULL && strcmp(m->notice, "cancel") == 0)
 		words_notice(&f, o->language != NULL &&
 		    strcmp(o->language, "en") == 0, &subj, &body);
 	else if (o->language != NULL && strcmp(o->language, "en") == 0)

@@ -222,7 +222,11 @@ assemble(const struct sms_conf *sc, const struct channel_msg *m,
 		if (body[bl] != '\0')
 			mail_buf_str(&b, ellipsis);
 	}
-	if (tier == 0 && ja)
+	if (m->notice != NULL)		/* an update, already confirmed */
+		mail_buf_fmt(&b, ja ? "\n受信確認は済んでいます。返信は不要です。"
+		    "\n通知番号 %s" : "\nAlready confirmed: no reply needed."
+		    "\nAlert %s", m->alert);
+	else if (tier == 0 && ja)
 		mail_buf_fmt(&b, "\n確認コード %s をこのSMSに返信してください。"
 		    "\n通知番号 %s %s %s", code, m->alert, when, sc->relay);
 	else if (tier == 0)
@@ -318,7 +322,7 @@ compose_notice(const struct sms_conf *sc, const struct channel_msg *m)
 static char *
 compose(const struct sms_conf *sc, const struct channel_msg *m)
 {
-	if (m->notice != NULL)
+	if (m->notice != NULL && strcmp(m->notice, "cancel") == 0)
 		return compose_notice(sc, m);
 	return compose_alert(sc, m);
 }

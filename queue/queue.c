@@ -277,12 +277,20 @@ static const char *const queue_sql[ST_COUNT] = {
 	 * ones too: they may be acting on it), on each channel and address
 	 * that reached them */
 	[ST_NOTICE_ADD] =
-	    "INSERT OR IGNORE INTO notice(delivery, kind, channel, address, "
-	    "reason, created, next_action) SELECT DISTINCT d.id, ?3, "
-	    "t.channel, t.address, ?4, ?2, ?2 FROM delivery d JOIN attempt t "
-	    "ON t.delivery = d.id WHERE d.alert = ?1 AND d.state IN ('sent', "
-	    "'delivered', 'confirmed') AND t.outcome = 'ok' AND t.notice IS "
-	    "NULL",
+	    "INSERT OR IGNORE INTO notice(delivery, kind, revision, channel, "
+	    "address, reason, created, next_action) SELECT DISTINCT d.id, "
+	    "'cancel', ?3, t.channel, t.address, ?4, ?2, ?2 FROM delivery d "
+	    "JOIN attempt t ON t.delivery = d.id WHERE d.alert = ?1 AND "
+	    "d.state IN ('sent', 'delivered', 'confirmed') AND t.outcome = 'ok' "
+	    "AND t.notice IS NULL",
+	/* an update for those who had already confirmed: final, so not
+	 * re-armed, but reached; the new text on what reached them */
+	[ST_NOTICE_ADD_UPDATE] =
+	    "INSERT OR IGNORE INTO notice(delivery, kind, revision, channel, "
+	    "address, created, next_action) SELECT DISTINCT d.id, 'update', "
+	    "?3, t.channel, t.address, ?2, ?2 FROM delivery d JOIN attempt t "
+	    "ON t.delivery = d.id WHERE d.alert = ?1 AND d.state = 'confirmed' "
+	    "AND t.outcome = 'ok' AND t.notice IS NULL",
 	[ST_NOTICE_DUE] =
 	    "SELECT id, delivery, kind, channel, address, reason, tries FROM "
 	    "notice WHERE next_action IS NOT NULL AND next_action <= ?1 "

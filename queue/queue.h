@@ -309,7 +309,8 @@ struct queue_attempt_info {
 	const char	*error;
 	int		 round;		/* 0: first sending; n: reminder n */
 	const char	*message_id;	/* mail: the Message-ID sent, or NULL */
-	const char	*notice;	/* NULL: the alert; "cancel": a notice */
+	const char	*notice;	/* NULL: the alert; "cancel" | "update":
+					   a notice */
 };
 
 /* Each attempt of one delivery, oldest first. Borrowed for the call. */
@@ -547,7 +548,7 @@ int queue_plan_apply(struct queue *q, int64_t delivery,
 struct queue_notice {
 	int64_t		 id;
 	int64_t		 delivery;
-	const char	*kind;		/* "cancel" */
+	const char	*kind;		/* "cancel" | "update" */
 	const char	*channel;
 	const char	*address;
 	const char	*reason;	/* may be NULL */
@@ -624,9 +625,12 @@ int queue_mdn(struct queue *q, const char *token, const char *disposition,
 /*
  * A new revision of alert (subject NULL: the current one's), accepted at
  * now by actor: deliveries already reached get it at once on the channels
- * of the step that reached them; the others when their step comes.  Final
- * deliveries are left alone.  *revision gets its number, *rearmed the
- * deliveries sent again now.  QUEUE_NOTFOUND for an unknown alert.
+ * of the step that reached them; the others when their step comes.  A
+ * recipient who had already confirmed gets the new text as an "update"
+ * notice (asking for nothing) on each channel and address that reached
+ * it; other final deliveries are left alone.  *revision gets its number,
+ * *rearmed the deliveries sent again now.  QUEUE_NOTFOUND for an unknown
+ * alert.
  */
 int queue_alert_update(struct queue *q, const char *alert,
     const char *subject, const char *body, const char *actor, int64_t now,

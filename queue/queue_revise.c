@@ -57,6 +57,7 @@ queue_alert_update(struct queue *q, const char *alert, const char *subject,
 	static const char what[] = "updating an alert";
 	char prev[1024] = "", why[256];
 	sqlite3_stmt *s;
+	int64_t notices;
 	int rc, rev;
 
 	if (queue_tx_begin(q, what) != QUEUE_OK)
@@ -79,9 +80,21 @@ queue_alert_update(struct queue *q, const char *alert, const char *subject,
 	if ((rc = deliveries_change(q, ST_DLV_REARM, alert, now, what,
 	    rearmed)) != QUEUE_OK)
 		goto fail;
+	s = queue_st(q, ST_NOTICE_ADD_UPDATE);
+	BIND_TEXT(s, 1, alert);
+	BIND_INT(s, 2, now);
+	BIND_INT(s, 3, rev);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		rc = queue_db_fail(q, what);
+		goto fail;
+	}
+	queue_done(s);
+	notices = sqlite3_changes(q->db);
 	*revision = rev;
 	snprintf(why, sizeof(why), "revision %d; sent again now to %lld "
-	    "recipients already reached", rev, (long long)*rearmed);
+	    "recipients already reached, and as a notice on %lld channels "
+	    "of recipients who had confirmed", rev, (long long)*rearmed,
+	    (long long)notices);
 	if ((rc = queue_event_add(q, now, alert, 0, actor, "updated", why)) !=
 	    QUEUE_OK)
 		goto fail;
@@ -110,7 +123,7 @@ queue_alert_cancel(struct queue *q, const char *alert, const char *reason,
 	s = queue_st(q, ST_NOTICE_ADD);
 	BIND_TEXT(s, 1, alert);
 	BIND_INT(s, 2, now);
-	BIND_TEXT(s, 3, "cancel");
+	BIND_INT(s, 3, rev);
 	if (reason != NULL)
 		BIND_TEXT(s, 4, reason);
 	if (sqlite3_step(s) != SQLITE_DONE) {

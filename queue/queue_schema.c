@@ -255,16 +255,18 @@ static const char schema_v4[] =
 	");"
 	"CREATE INDEX sms_part_mr ON sms_part(device, mr, sent);";
 
-/* Version 5: notices - a short message that asks for nothing (today: the
- * cancellation of an alert) to each channel and address that reached a
- * recipient, sent as attempts marked with their notice kind. */
+/* Version 5: notices - a message that asks for nothing (the cancellation
+ * of an alert; an update for a recipient who had already confirmed) to
+ * each channel and address that reached a recipient, sent as attempts
+ * marked with their notice kind. */
 static const char schema_v5[] =
 	"ALTER TABLE attempt ADD COLUMN notice TEXT"
-	"  CHECK (notice IN ('cancel'));"
+	"  CHECK (notice IN ('cancel', 'update'));"
 	"CREATE TABLE notice ("
 	"  id          INTEGER PRIMARY KEY,"
 	"  delivery    INTEGER NOT NULL REFERENCES delivery(id),"
-	"  kind        TEXT NOT NULL CHECK (kind IN ('cancel')),"
+	"  kind        TEXT NOT NULL CHECK (kind IN ('cancel', 'update')),"
+	"  revision    INTEGER NOT NULL,"
 	"  channel     TEXT NOT NULL,"
 	"  address     TEXT NOT NULL,"
 	"  reason      TEXT,"
@@ -274,7 +276,7 @@ static const char schema_v5[] =
 	"  next_action INTEGER,"		/* NULL: in flight or done */
 	"  tries       INTEGER NOT NULL DEFAULT 0,"
 	"  attempt     INTEGER REFERENCES attempt(id),"	/* the latest */
-	"  UNIQUE (delivery, kind, channel, address)"
+	"  UNIQUE (delivery, kind, revision, channel, address)"
 	");"
 	"CREATE INDEX notice_due ON notice(next_action)"
 	"  WHERE next_action IS NOT NULL;"

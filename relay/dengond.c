@@ -1240,8 +1240,12 @@ pass_notice(const struct queue_notice *n, const struct queue_work *w,
 	m->expires = w->expires;
 	/* its own Message-ID (the same on a retry), in the first message's
 	 * thread */
-	snprintf(m->message_id, sizeof(m->message_id), "<%s.%s@%s>",
-	    w->token, n->kind, d->conf->name);
+	if (strcmp(n->kind, "update") == 0)
+		snprintf(m->message_id, sizeof(m->message_id),
+		    "<%s.update.r%d@%s>", w->token, w->revision, d->conf->name);
+	else
+		snprintf(m->message_id, sizeof(m->message_id), "<%s.%s@%s>",
+		    w->token, n->kind, d->conf->name);
 	sched_message_id(d->conf, w->token, 1, 0, m->references,
 	    sizeof(m->references));
 	c->room--;

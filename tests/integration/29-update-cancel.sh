@@ -145,6 +145,39 @@ ok "each is sent" wait_until 20 sql_is 4 \
 sms_c=$("$PY" "$TESTS_DIR/modem/smslog.py" messages "$T/peers/m.jsonl" | grep '【取消】通知番号 '"$C" | head -1)
 code_c=$(sql "SELECT code FROM delivery WHERE alert = '$C' AND recipient = 'u3'")
 unlike "$sms_c" "${code_c:0:4}" "the SMS notice carries no code"
+# --- an update reaches those who had confirmed, asking for nothing ----------
+printf '第一報（D）です。\n' >"$T/b5.txt"
+exits 0 "send alert D to u1 and u2" send --to u1,u2 --subject "通知D" --body-file "$T/b5.txt"
+D=$(head -1 "$T/out")
+ok "u1 and u2 are reached by mail" wait_until 10 sql_is 2 \
+    "SELECT count(*) FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$D' AND a.outcome = 'ok'"
+exits 0 "u1 confirms D by phone" confirm "$D" u1 --via phone --by t
+printf '第二報（D）：避難所を追加します。\n' >"$T/b6.txt"
+exits 0 "update D" update "$D" --body-file "$T/b6.txt"
+ok "u1 (confirmed) gets the update as a notice" wait_until 15 sql_is 1 \
+    "SELECT count(*) FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$D' AND d.recipient = 'u1' AND a.notice = 'update' AND a.outcome = 'ok'"
+ok "u2 (not confirmed) gets revision 2 as the alert itself" wait_until 15 sql_is 1 \
+    "SELECT count(*) FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$D' AND d.recipient = 'u2' AND a.revision = 2 AND a.notice IS NULL AND a.outcome = 'ok'"
+"$PY" - "$MAIL" "$D" >"$T/upd.txt" <<'PY'
+import email, email.policy, mailbox, sys
+box = mailbox.Maildir(sys.argv[1], factory=None, create=False)
+for k in box.keys():
+    m = email.message_from_bytes(box.get_bytes(k), policy=email.policy.default)
+    if m["X-Dengon-Alert"] == sys.argv[2] and "避難所" in m.get_content():
+        print("|".join([str(m["To"]), str(m["Subject"]), str(m["Message-ID"]),
+                        str(m.get("References", "")),
+                        m.get_content().replace("\n", " ")]))
+PY
+u1line=$(grep 'u1@' "$T/upd.txt")
+like "$u1line" "【更新】" "u1's update says it is an update"
+like "$u1line" "受信確認は済んでいます" "and that u1 has confirmed already"
+code_d=$(sql "SELECT code FROM delivery WHERE alert = '$D' AND recipient = 'u1'")
+unlike "$u1line" "${code_d:0:4}-${code_d:4:4}" "it asks for no code"
+like "$(echo "$u1line" | cut -d'|' -f3)" "\.update\.r2@" "its own Message-ID"
+like "$(echo "$u1line" | cut -d'|' -f4)" "\.r1\.n0@" "in the first message's thread"
+code_d2=$(sql "SELECT code FROM delivery WHERE alert = '$D' AND recipient = 'u2'")
+like "$(grep 'u2@' "$T/upd.txt")" "${code_d2:0:4}-${code_d2:4:4}" "u2's asks for its code"
+is "$(state_of "$D" u1)" confirmed "u1 stays confirmed"
 exits 3 "updating an unknown alert" update 20000101-0001 --body-file "$T/b1.txt"
 exits 3 "cancelling an unknown alert" cancel 20000101-0001
 ok "dengond stops" d_stop

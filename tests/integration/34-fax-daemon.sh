@@ -10,7 +10,8 @@
 #    `delivered` with the pages confirmed as evidence in status --json;
 #    the busy one was a tempfail retried by dengon (HylaFAX is told to
 #    dial once);
-#  - a cancel while a call is under way removes the job from HylaFAX;
+#  - no answer and a silent line are tempfails (the silent one within the
+#    modem's timeout), retried; a cancel removes the queued job;
 #  - HylaFAX unreachable: the channel is down, the delivery waits;
 #  - TLP:RED: the fax carries the notice, never the body.
 . "$(dirname "$0")/../lib.sh"
@@ -21,7 +22,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 0
 fi
 hport=$(peer_hylafax hf) || { echo "not ok 1 - HylaFAX did not start"; exit 1; }
-for m in v1 v2 v3 v4; do
+for m in v1 v2 v3 v4 v5 v6; do
 	link=$(peer_fax_vmodem "$m") || { echo "not ok 1 - fax modem $m did not start"; exit 1; }
 	peer_hylafax_modem hf "$link" >/dev/null ||
 	    { echo "not ok 1 - faxgetty on $m is not ready"; exit 1; }
@@ -61,6 +62,8 @@ f1,受信者 一,第一水道,+81312340001
 f2,受信者 二,第二水道,+81996123456
 f3,受信者 三,第三水道,+81312340003
 f4,受信者 四,第四水道,+81997000001
+f5,受信者 五,第五水道,+81998000001
+f6,受信者 六,第六水道,+81997000002
 CSV
 dg init
 exits 0 "contacts import" contacts import
@@ -77,6 +80,11 @@ ok "dengond starts" d_start
 exits 0 "send the alert to f1, f2 and f3" send --to f1,f2,f3 --tlp AMBER \
     --subject "【重要】浄水場の停電について（第1報）" --body-file "$T/body.txt"
 A=$(head -1 "$T/out")
+# At the same time, a line that does not answer and one that answers with
+# silence (no fax tones: the modem gives up after its S7 timeout).
+exits 0 "send an alert to f5 (no answer) and f6 (silent)" send --to f5,f6 \
+    --subject "応答なし試験" --body-file "$T/body.txt"
+B=$(head -1 "$T/out")
 exits 0 "render f1's fax as text" render "$A" --recipient f1 --channel fax
 like "$(cat "$T/out")" "2 pages, A4, fine" "the alert takes two pages"
 like "$(cat "$T/out")" "dialled 0312340001" "dialled as a national number"
@@ -117,21 +125,31 @@ done
 exits 0 "status --json" status "$A" --json
 is "$(json "sum(1 for r in d['deliveries'] for a in r['attempts'] if a['outcome'] == 'ok' and 'pages 2/2' in (a['evidence'] or ''))")" 3 \
     "status --json shows pages 2/2 as each fax's evidence"
-ok "HylaFAX's queues are left empty (dengon removes finished jobs)" \
-    wait_until 10 bash -c "! ls '$T/peers/hf/sendq' '$T/peers/hf/doneq' | grep -q '^q[0-9]'"
+ok "HylaFAX's done queue is left empty (dengon removes finished jobs)" \
+    wait_until 10 bash -c "! ls '$T/peers/hf/doneq' | grep -q '^q[0-9]'"
 
-# --- a cancel during a call removes the job --------------------------------
-exits 0 "send an alert to f4 (a line that answers with silence)" send --to f4 \
-    --subject "試験" --body-file "$T/body.txt"
-B=$(head -1 "$T/out")
-ok "HylaFAX is calling f4" wait_until 30 bash -c "cat '$T'/peers/v?.jsonl | grep -q 0997000001"
-ok "the job is in HylaFAX's queue" wait_until 10 bash -c "ls '$T/peers/hf/sendq' | grep -q '^q[0-9]'"
+# --- no answer, a silent line; a cancel removes the queued job --------------
+first_fail() {	# RECIPIENT: the error of its first finished attempt
+	sql "SELECT a.error FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$B' AND d.recipient = '$1' AND a.finished IS NOT NULL ORDER BY a.id LIMIT 1"
+}
+ok "f5's call is not answered: a tempfail" wait_until 60 bash -c \
+    "sqlite3 '$T/queue.db' \"SELECT outcome FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$B' AND d.recipient = 'f5' AND a.finished IS NOT NULL\" | grep -q tempfail"
+like "$(first_fail f5)" "[Aa]nswer" "HylaFAX says no answer"
+ok "f5 is called again by dengon" wait_until 60 bash -c \
+    "[ \$(sqlite3 '$T/queue.db' \"SELECT count(*) FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$B' AND d.recipient = 'f5'\") -ge 2 ]"
+ok "f6's silent line fails: a tempfail" wait_until 120 bash -c \
+    "sqlite3 '$T/queue.db' \"SELECT outcome FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$B' AND d.recipient = 'f6' AND a.finished IS NOT NULL\" | grep -q tempfail"
+secs=$(sql "SELECT (min(a.finished) - al.created) / 1000 FROM attempt a JOIN delivery d ON d.id = a.delivery JOIN alert al ON al.id = d.alert WHERE d.alert = '$B' AND d.recipient = 'f6' AND a.finished IS NOT NULL")
+echo "# f6: the silent line failed ${secs}s after acceptance: $(first_fail f6)"
+ok "within the modem's timeout (60 s) and a margin: ${secs}s" test "$secs" -le 100
+ok "f6 is called again, the job is in HylaFAX's queue" wait_until 30 bash -c \
+    "ls '$T/peers/hf/sendq' | grep -q '^q[0-9]' && sqlite3 '$T/queue.db' \"SELECT 1 FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$B' AND d.recipient = 'f6' AND a.finished IS NULL\" | grep -q 1"
 exits 0 "cancel B" cancel "$B" --reason "試験終了"
-ok "the job leaves HylaFAX's queue" wait_until 15 bash -c \
+ok "the jobs leave HylaFAX's queue" wait_until 15 bash -c \
     "! ls '$T/peers/hf/sendq' | grep -q '^q[0-9]'"
-ok "the attempt says it was withdrawn" wait_until 10 bash -c \
+ok "the attempt in flight says it was withdrawn" wait_until 10 bash -c \
     "sqlite3 '$T/queue.db' \"SELECT error FROM attempt a JOIN delivery d ON d.id = a.delivery WHERE d.alert = '$B'\" | grep -q withdrawn"
-is "$(state_of "$B" f4)" cancelled "f4's delivery is cancelled"
+is "$(count_state "$B" cancelled)" 2 "B's deliveries are cancelled"
 
 # --- HylaFAX unreachable --------------------------------------------------------
 exits 0 "send through a fax channel whose server is down" send --to f1 --policy down \
