@@ -957,6 +957,41 @@ pass_text(struct pass *p, const struct queue_work *w)
 }
 
 /* queue_due_each() callback: decide for one due delivery. */
+/* A message of the pass for w on channel c to address: the fields every
+ * message has (round and step: the delivery's); NULL out of memory. */
+static struct pmsg *
+pass_add(struct pass *p, struct chan *c, const struct queue_work *w,
+    const char *address)
+{
+	struct pmsg *m;
+	long t;
+
+	if ((t = pass_text(p, w)) < 0)
+		return NULL;
+	if ((m = realloc(p->m, (p->nm + 1) * sizeof(*m))) == NULL)
+		return NULL;
+	p->m = m;
+	m = &p->m[p->nm++];
+	memset(m, 0, sizeof(*m));
+	m->chan = c;
+	m->alert = xstrdup0(w->alert);
+	m->recipient = xstrdup0(w->recipient);
+	m->name = xstrdup0(w->name);
+	m->org = xstrdup0(w->org);
+	m->address = xstrdup0(address);
+	m->code = xstrdup0(w->code);
+	m->text = (size_t)t;
+	m->tlp = w->tlp;
+	m->drill = w->drill;
+	m->revision = w->revision;
+	m->round = w->round;
+	m->step = w->step;
+	m->delivery = w->delivery;
+	m->created = w->created;
+	m->expires = w->expires;
+	return m;
+}
+
 static int
 pass_due(const struct queue_work *w, void *arg)
 {
@@ -985,35 +1020,15 @@ pass_due(const struct queue_work *w, void *arg)
 	for (int i = 0; i < n; i++) {
 		struct chan *c = chan_find(d, out[i].channel->name);
 		struct pmsg *m;
-		long t;
 
 		if (c == NULL || c->room == 0) {
 			p->full = 1;
 			continue;
 		}
-		if ((t = pass_text(p, w)) < 0)
+		if ((m = pass_add(p, c, w, out[i].address)) == NULL)
 			return 1;
-		if ((m = realloc(p->m, (p->nm + 1) * sizeof(*m))) == NULL)
-			return 1;
-		p->m = m;
-		m = &p->m[p->nm++];
-		memset(m, 0, sizeof(*m));
-		m->chan = c;
-		m->alert = xstrdup0(w->alert);
-		m->recipient = xstrdup0(w->recipient);
-		m->name = xstrdup0(w->name);
-		m->org = xstrdup0(w->org);
-		m->address = xstrdup0(out[i].address);
-		m->code = xstrdup0(w->code);
-		m->text = (size_t)t;
-		m->tlp = w->tlp;
-		m->drill = w->drill;
-		m->revision = w->revision;
 		m->round = plan.round;
 		m->step = plan.step;
-		m->delivery = w->delivery;
-		m->created = w->created;
-		m->expires = w->expires;
 		sched_message_id(d->conf, w->token, w->revision, plan.round,
 		    m->message_id, sizeof(m->message_id));
 		if (plan.round > 0 || w->revision > 1)
@@ -1208,36 +1223,14 @@ pass_notice(const struct queue_notice *n, const struct queue_work *w,
 	struct daemon *d = p->d;
 	struct chan *c = chan_find(d, n->channel);
 	struct pmsg *m;
-	long t;
 
 	if (c == NULL || c->room == 0 || !chan_usable(c->cc))
 		return 0;
-	if ((t = pass_text(p, w)) < 0)
+	if ((m = pass_add(p, c, w, n->address)) == NULL)
 		return 1;
-	if ((m = realloc(p->m, (p->nm + 1) * sizeof(*m))) == NULL)
-		return 1;
-	p->m = m;
-	m = &p->m[p->nm++];
-	memset(m, 0, sizeof(*m));
-	m->chan = c;
-	m->alert = xstrdup0(w->alert);
-	m->recipient = xstrdup0(w->recipient);
-	m->name = xstrdup0(w->name);
-	m->org = xstrdup0(w->org);
-	m->address = xstrdup0(n->address);
-	m->code = xstrdup0(w->code);
 	m->notice_kind = xstrdup0(n->kind);
 	m->reason = xstrdup0(n->reason);
 	m->notice = n->id;
-	m->text = (size_t)t;
-	m->tlp = w->tlp;
-	m->drill = w->drill;
-	m->revision = w->revision;
-	m->round = w->round;
-	m->step = w->step;
-	m->delivery = w->delivery;
-	m->created = w->created;
-	m->expires = w->expires;
 	/* its own Message-ID (the same on a retry), in the first message's
 	 * thread */
 	if (strcmp(n->kind, "update") == 0)

@@ -381,7 +381,8 @@ is "$(peer_fax_vmodem_count E dtr off=B0),$(peer_fax_vmodem_count E hangup call=
     "1,1" "E: the modem logged DTR off and the call hung up"
 is "$(grep '^next client, AT:' "$T/dtr")" "next client, AT: b'\\r\\nOK\\r\\n'" \
     "E: after a client closed the port in a call, the next one reads just OK"
-is "$(grep '^and ATD:' "$T/dtr")" "and ATD: b'\\r\\nBUSY\\r\\n'" \
+# (a blank line may come first: the end of the previous client's call)
+like "$(grep '^and ATD:' "$T/dtr")" "^and ATD: b'(\\\\r\\\\n)+BUSY\\\\r\\\\n'\$" \
     "E: and can dial: the modem was on hook"
 is "$(peer_fax_vmodem_count E hangup call=2),$(peer_fax_vmodem_count E end call=2 result=silent)" \
     "1,1" "E: the call the closing client left was hung up"
