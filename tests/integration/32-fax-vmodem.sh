@@ -379,7 +379,8 @@ is "$(grep '^then AT:' "$T/dtr")" "then AT: b'\\r\\nOK\\r\\n'" \
     "E: the modem is back in command mode"
 is "$(peer_fax_vmodem_count E dtr off=B0),$(peer_fax_vmodem_count E hangup call=1)" \
     "1,1" "E: the modem logged DTR off and the call hung up"
-is "$(grep '^next client, AT:' "$T/dtr")" "next client, AT: b'\\r\\nOK\\r\\n'" \
+# (the reader stops at "OK": its CRLF may come with the next reply)
+like "$(grep '^next client, AT:' "$T/dtr")" "^next client, AT: b'\\\\r\\\\nOK(\\\\r\\\\n)?'\$" \
     "E: after a client closed the port in a call, the next one reads just OK"
 # (a blank line may come first: the end of the previous client's call)
 like "$(grep '^and ATD:' "$T/dtr")" "^and ATD: b'(\\\\r\\\\n)+BUSY\\\\r\\\\n'\$" \
