@@ -565,73 +565,92 @@ wait_fd(int fd, short events, int ms)
 	return -1;
 }
 
+int
+fax_reply_take(char *buf, size_t *len, char *reply, size_t replylen,
+    int *code, char *err, size_t errlen)
+{
+	size_t off = 0, rl = 0;
+	char first[4] = "";
+
+	if (replylen == 0)
+		return -1;
+	reply[0] = '\0';
+	for (;;) {
+		/* lines end in CRLF; a bare LF can be part of a status text */
+		char *nl = memmem(buf + off, *len - off, "\r\n", 2);
+		const char *line = buf + off;
+		size_t ll;
+
+		if (nl == NULL) {
+			reply[0] = '\0';
+			return 0;		/* not complete yet */
+		}
+		ll = (size_t)(nl - line);
+		off += ll + 2;
+		if (first[0] == '\0') {
+			if (ll < 3 || line[0] < '1' || line[0] > '5' ||
+			    line[1] < '0' || line[1] > '9' || line[2] < '0' ||
+			    line[2] > '9') {
+				snprintf(err, errlen, "HylaFAX: not a reply: "
+				    "%.*s", (int)(ll < 80 ? ll : 80), line);
+				return -1;
+			}
+			memcpy(first, line, 3);
+		}
+		/* the text, control characters as spaces, lines joined by LF */
+		if (rl + ll + 2 < replylen) {
+			if (rl > 0)
+				reply[rl++] = '\n';
+			for (size_t i = 0; i < ll; i++)
+				reply[rl++] = (unsigned char)line[i] < 0x20 ?
+				    ' ' : line[i];
+			reply[rl] = '\0';
+		}
+		if (ll >= 3 && memcmp(line, first, 3) == 0 &&
+		    (ll == 3 || line[3] == ' '))
+			break;
+	}
+	memmove(buf, buf + off, *len - off);
+	*len -= off;
+	*code = atoi(first);
+	return 1;
+}
+
 /* Read one reply (FTP style: "NNN-" continues, "NNN " ends).  The code,
  * or -1 with err. */
 static int
 hf_reply(struct hf *h, char *err, size_t errlen)
 {
-	size_t rl = 0;
-	char first[4] = "";
+	int rc;
 
-	h->reply[0] = '\0';
-	for (;;) {
-		/* lines end in CRLF; a bare LF can be part of a status text */
-		char *nl = memmem(h->buf, h->len, "\r\n", 2);
+	while ((rc = fax_reply_take(h->buf, &h->len, h->reply,
+	    sizeof(h->reply), &h->code, err, errlen)) == 0) {
 		ssize_t r;
 
-		if (nl == NULL) {
-			if (h->len == sizeof(h->buf)) {
-				snprintf(err, errlen, "HylaFAX: a reply line "
-				    "too long");
-				return -1;
-			}
-			if (wait_fd(h->fd, POLLIN, h->timeout_ms > 0 ?
-			    h->timeout_ms : IO_TIMEOUT_MS) == -1) {
-				snprintf(err, errlen, "HylaFAX: no reply: %s",
-				    strerror(errno));
-				return -1;
-			}
-			r = read(h->fd, h->buf + h->len, sizeof(h->buf) - h->len);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0) {
-				snprintf(err, errlen, "HylaFAX closed the "
-				    "connection%s%s", r < 0 ? ": " : "",
-				    r < 0 ? strerror(errno) : "");
-				return -1;
-			}
-			h->len += (size_t)r;
+		if (h->len == sizeof(h->buf)) {
+			snprintf(err, errlen, "HylaFAX: a reply too long");
+			return -1;
+		}
+		if (wait_fd(h->fd, POLLIN, h->timeout_ms > 0 ?
+		    h->timeout_ms : IO_TIMEOUT_MS) == -1) {
+			snprintf(err, errlen, "HylaFAX: no reply: %s",
+			    strerror(errno));
+			return -1;
+		}
+		r = read(h->fd, h->buf + h->len, sizeof(h->buf) - h->len);
+		if (r < 0 && errno == EINTR)
 			continue;
+		if (r <= 0) {
+			snprintf(err, errlen, "HylaFAX closed the connection%s%s",
+			    r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+			return -1;
 		}
-		size_t ll = (size_t)(nl - h->buf), used = ll + 2;
-		char line[REPLY_MAX];
-
-		memcpy(line, h->buf, ll);
-		line[ll] = '\0';
-		memmove(h->buf, h->buf + used, h->len - used);
-		h->len -= used;
-		/* keep the text, control characters as spaces */
-		for (char *p = line; *p; p++)
-			if ((unsigned char)*p < 0x20)
-				*p = ' ';
-		if (rl + ll + 2 < sizeof(h->reply)) {
-			if (rl > 0)
-				h->reply[rl++] = '\n';
-			memcpy(h->reply + rl, line, ll + 1);
-			rl += ll;
-		}
-		if (first[0] == '\0' && ll >= 3)
-			memcpy(first, line, 3);
-		if (ll >= 4 && memcmp(line, first, 3) == 0 && line[3] == ' ')
-			break;
-		if (ll == 3 && memcmp(line, first, 3) == 0)
-			break;
+		h->len += (size_t)r;
 	}
-	if (first[0] < '1' || first[0] > '5') {
-		snprintf(err, errlen, "HylaFAX: not a reply: %.80s", h->reply);
+	if (rc == -1) {
+		h->code = 0;
 		return -1;
 	}
-	h->code = atoi(first);
 	return h->code;
 }
 
@@ -809,17 +828,6 @@ hf_store(struct hf *h, const char *path, char *name, size_t namelen,
 	return 0;
 }
 
-/* A job's state, from "JPARM" without arguments (217, "NAME: value" a
- * line). */
-struct job {
-	char	state[16];	/* PENDING SLEEPING BLOCKED READY ACTIVE DONE
-				   FAILED SUSPENDED; "" unknown */
-	int	pages, total;	/* sent / to send */
-	int	dials, tries;
-	int	statuscode;
-	char	status[256];
-};
-
 /* The value of "NAME:" in the JPARM listing, or NULL. */
 static const char *
 jparm_value(const char *reply, const char *name, char *out, size_t outlen)
@@ -848,12 +856,37 @@ jparm_value(const char *reply, const char *name, char *out, size_t outlen)
 	return NULL;
 }
 
+static int
+jparm_int(const char *reply, const char *name)
+{
+	char v[32];
+	long n;
+
+	if (jparm_value(reply, name, v, sizeof(v)) == NULL)
+		return 0;
+	n = strtol(v, NULL, 10);
+	return n < 0 ? 0 : n > 100000 ? 100000 : (int)n;
+}
+
+int
+fax_job_parse(const char *reply, struct fax_job *j)
+{
+	memset(j, 0, sizeof(*j));
+	if (jparm_value(reply, "STATE", j->state, sizeof(j->state)) == NULL)
+		return 0;
+	j->pages = jparm_int(reply, "NPAGES");
+	j->total = jparm_int(reply, "TOTPAGES");
+	j->dials = jparm_int(reply, "TOTDIALS");
+	j->tries = jparm_int(reply, "TOTTRIES");
+	j->statuscode = jparm_int(reply, "STATUSCODE");
+	jparm_value(reply, "STATUS", j->status, sizeof(j->status));
+	return 1;
+}
+
 /* Job id's state.  1, 0 if HylaFAX does not know it, -1 with err. */
 static int
-hf_job(struct hf *h, long id, struct job *j, char *err, size_t errlen)
+hf_job(struct hf *h, long id, struct fax_job *j, char *err, size_t errlen)
 {
-	char v[64];
-
 	memset(j, 0, sizeof(*j));
 	if (hf_cmd(h, err, errlen, "JOB %ld", id) != 200)
 		return h->code >= 500 && h->code < 600 ? 0 : -1;
@@ -863,20 +896,7 @@ hf_job(struct hf *h, long id, struct job *j, char *err, size_t errlen)
 			    h->reply);
 		return -1;
 	}
-	if (jparm_value(h->reply, "STATE", j->state, sizeof(j->state)) ==
-	    NULL)
-		return 0;
-	j->pages = jparm_value(h->reply, "NPAGES", v, sizeof(v)) ? atoi(v) : 0;
-	j->total = jparm_value(h->reply, "TOTPAGES", v, sizeof(v)) ?
-	    atoi(v) : 0;
-	j->dials = jparm_value(h->reply, "TOTDIALS", v, sizeof(v)) ?
-	    atoi(v) : 0;
-	j->tries = jparm_value(h->reply, "TOTTRIES", v, sizeof(v)) ?
-	    atoi(v) : 0;
-	j->statuscode = jparm_value(h->reply, "STATUSCODE", v, sizeof(v)) ?
-	    atoi(v) : 0;
-	jparm_value(h->reply, "STATUS", j->status, sizeof(j->status));
-	return 1;
+	return fax_job_parse(h->reply, j);
 }
 
 /*
@@ -911,9 +931,20 @@ hf_submit(struct hf *h, const struct fax_conf *fc,
 	int kill_min = (int)((fc->timeout + 59) / 60);
 
 	/* JNEW copies the current job: start from the defaults.
-	 * "200 New job created: jobid: 12 groupid: 12." */
-	if (hf_cmd(h, err, errlen, "JOB default") != 200 ||
-	    hf_cmd(h, err, errlen, "JNEW") != 200 ||
+	 * "200 New job created: jobid: 12 groupid: 12."  Two clients
+	 * creating jobs at once can collide on hfaxd's job-number file
+	 * ("503 Unable to open sequence number file"): try again shortly. */
+	if (hf_cmd(h, err, errlen, "JOB default") != 200)
+		goto refused;
+	for (int i = 0; i < 10; i++) {
+		struct timespec ts = { 0, 100000000L * (i + 1) };
+
+		if (hf_cmd(h, err, errlen, "JNEW") != 503 ||
+		    strstr(h->reply, "sequence number") == NULL)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	if (h->code != 200 ||
 	    (p = strstr(h->reply, "jobid:")) == NULL ||
 	    (*id = strtol(p + 6, NULL, 10)) <= 0)
 		goto refused;
@@ -986,7 +1017,7 @@ follow(struct hf *h, const struct fax_conf *fc, const struct channel_msg *m,
 {
 	int64_t until = queue_now() + fc->timeout * 1000;
 	char ev[512];
-	struct job j;
+	struct fax_job j;
 	int rc;
 
 	for (;;) {
