@@ -235,7 +235,8 @@ def chat(fd, c, pat=b"OK", t=5.0):
     if c:
         os.write(fd, c + b"\r")
     end = time.monotonic() + t
-    while pat not in got and time.monotonic() < end:
+    # a result code is whole with its CRLF (it may come in two reads)
+    while pat + b"\r\n" not in got and time.monotonic() < end:
         if select.select([fd], [], [], 0.1)[0]:
             got.extend(os.read(fd, 4096))
     return bytes(got)
