@@ -39,25 +39,35 @@
 #define EW_MAX_B64	60	/* 75-character words, whole base64 quads */
 #define BODY_CHUNK	57	/* bytes per 76-character base64 line */
 
-void
-mail_buf_add(struct mail_buf *b, const char *s, size_t n)
+/* Room for n more bytes and a NUL in b; 0, or -1 (b->oom) when out of
+ * memory. */
+static int
+buf_room(struct mail_buf *b, size_t n)
 {
 	char *np;
 	size_t cap;
 
 	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if ((np = realloc(b->p, cap)) == NULL) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
+		return -1;
+	if (b->len + n + 1 <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 1024;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	if ((np = realloc(b->p, cap)) == NULL) {
+		b->oom = 1;
+		return -1;
 	}
+	b->p = np;
+	b->cap = cap;
+	return 0;
+}
+
+void
+mail_buf_add(struct mail_buf *b, const char *s, size_t n)
+{
+	if (buf_room(b, n) == -1)
+		return;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	b->p[b->len] = '\0';
@@ -69,22 +79,62 @@ mail_buf_str(struct mail_buf *b, const char *s)
 	mail_buf_add(b, s, strlen(s));
 }
 
+/* 1 if fmt has no conversion but %s. */
+static int
+only_strings(const char *fmt)
+{
+	for (const char *p = fmt; (p = strchr(p, '%')) != NULL; p += 2)
+		if (p[1] != 's')
+			return 0;
+	return 1;
+}
+
+/*
+ * Formatted straight into b (no temporary string).  A format of text and
+ * %s only (most of the wording) is put together here, without printf's
+ * machinery; any other goes through vsnprintf, whose first try uses the
+ * room b has, a second one the exact size.
+ */
 void
 mail_buf_fmt(struct mail_buf *b, const char *fmt, ...)
 {
+	const char *p, *q, *v;
 	va_list ap;
-	char *s;
+	size_t room;
 	int n;
 
+	if (only_strings(fmt)) {
+		va_start(ap, fmt);
+		for (p = fmt; (q = strchr(p, '%')) != NULL; p = q + 2) {
+			mail_buf_add(b, p, (size_t)(q - p));
+			v = va_arg(ap, const char *);
+			mail_buf_str(b, v != NULL ? v : "(null)");
+		}
+		va_end(ap);
+		mail_buf_str(b, p);
+		return;
+	}
+	if (buf_room(b, 128) == -1)
+		return;
+	room = b->cap - b->len;
 	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
+	n = vsnprintf(b->p + b->len, room, fmt, ap);
 	va_end(ap);
 	if (n < 0) {
+		b->p[b->len] = '\0';
 		b->oom = 1;
 		return;
 	}
-	mail_buf_add(b, s, (size_t)n);
-	free(s);
+	if ((size_t)n >= room) {
+		if (buf_room(b, (size_t)n) == -1) {
+			b->p[b->len] = '\0';
+			return;
+		}
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t)n;
 }
 
 /*
@@ -99,8 +149,21 @@ clean_text(const char *s)
 	size_t n = strlen((const char *)p), i = 0, k;
 	struct mail_buf b = { 0 };
 
-	mail_buf_add(&b, "", 0);
+	/* the output is as long as the input: one allocation; characters
+	 * kept as they are go in runs */
+	if (buf_room(&b, n) == -1)
+		return NULL;
+	b.p[0] = '\0';
 	while (i < n) {
+		size_t run = i;
+
+		while (run < n && p[run] >= 0x20 && p[run] < 0x7f)
+			run++;		/* printable ASCII */
+		if (run > i) {
+			mail_buf_add(&b, (const char *)p + i, run - i);
+			i = run;
+			continue;
+		}
 		k = ingest_utf8_seq(p + i, n - i);
 		if (k == 0) {
 			mail_buf_add(&b, "?", 1);
@@ -463,6 +526,73 @@ rfc5322_date(time_t t, char *buf, size_t len)
 	    labs(off) / 60, labs(off) % 60);
 }
 
+/*
+ * The last time written, per use: the messages of a session are rendered
+ * within a second or two, for one alert, so the Date: header and the
+ * alert's time are the same text again and again.  Keyed by the time and
+ * the TZ in force (relay_set_timezone()); the only state of this file,
+ * and one that changes no output.
+ */
+struct time_memo {
+	int	valid;
+	time_t	t;
+	char	tz[64];
+	char	text[64];
+};
+
+/* 1 and the text in buf if m holds t in the current TZ. */
+static int
+memo_get(const struct time_memo *m, time_t t, char *buf, size_t len)
+{
+	const char *tz = getenv("TZ");
+
+	if (!m->valid || m->t != t || strcmp(m->tz, tz ? tz : "") != 0 ||
+	    strlen(m->text) >= len)
+		return 0;
+	memcpy(buf, m->text, strlen(m->text) + 1);
+	return 1;
+}
+
+static void
+memo_put(struct time_memo *m, time_t t, const char *text)
+{
+	const char *tz = getenv("TZ");
+
+	m->valid = 0;
+	if (strlen(tz ? tz : "") >= sizeof(m->tz) ||
+	    strlen(text) >= sizeof(m->text))
+		return;
+	snprintf(m->tz, sizeof(m->tz), "%s", tz ? tz : "");
+	snprintf(m->text, sizeof(m->text), "%s", text);
+	m->t = t;
+	m->valid = 1;
+}
+
+/* relay_time_local() and rfc5322_date(), through their memos. */
+static void
+when_local(int64_t ms, char *buf, size_t len)
+{
+	static struct time_memo memo;
+	time_t t = (time_t)(ms / 1000);
+
+	if (memo_get(&memo, t, buf, len))
+		return;
+	relay_time_local(ms, buf, len);
+	memo_put(&memo, t, buf);
+}
+
+static void
+date_now(char *buf, size_t len)
+{
+	static struct time_memo memo;
+	time_t t = time(NULL);
+
+	if (memo_get(&memo, t, buf, len))
+		return;
+	rfc5322_date(t, buf, len);
+	memo_put(&memo, t, buf);
+}
+
 /* Everything the wording needs, cleaned and formatted once. */
 struct facts {
 	const struct channel_msg *m;
@@ -695,30 +825,37 @@ static void
 body_base64(struct mail_buf *out, const char *text, size_t len)
 {
 	struct mail_buf crlf = { 0 };
-	unsigned char line[BODY_CHUNK / 3 * 4 + 4];
-	size_t i, k;
+	size_t i, k, run;
 	int n;
 
-	for (i = 0; i < len; i++) {
-		if (text[i] == '\r') {
-			mail_buf_add(&crlf, "\r\n", 2);
-			if (i + 1 < len && text[i + 1] == '\n')
-				i++;
-		} else if (text[i] == '\n')
-			mail_buf_add(&crlf, "\r\n", 2);
-		else
-			mail_buf_add(&crlf, text + i, 1);
+	/* CR, LF and CRLF each become CRLF; the text between them is copied
+	 * in runs */
+	for (i = 0; i < len; i = run) {
+		for (run = i; run < len && text[run] != '\r' &&
+		    text[run] != '\n'; run++)
+			;
+		mail_buf_add(&crlf, text + i, run - i);
+		if (run == len)
+			break;
+		mail_buf_add(&crlf, "\r\n", 2);
+		if (text[run] == '\r' && run + 1 < len && text[run + 1] == '\n')
+			run++;
+		run++;
 	}
-	if (crlf.oom) {
+	/* 57 bytes become a line of 76 characters and CRLF */
+	if (crlf.oom || buf_room(out, (crlf.len + BODY_CHUNK - 1) /
+	    BODY_CHUNK * (BODY_CHUNK / 3 * 4 + 2)) == -1) {
 		out->oom = 1;
 		free(crlf.p);
 		return;
 	}
 	for (i = 0; i < crlf.len; i += k) {
 		k = crlf.len - i < BODY_CHUNK ? crlf.len - i : BODY_CHUNK;
-		n = EVP_EncodeBlock(line, (unsigned char *)crlf.p + i, (int)k);
-		mail_buf_add(out, (const char *)line, (size_t)n);
-		mail_buf_add(out, "\r\n", 2);
+		n = EVP_EncodeBlock((unsigned char *)out->p + out->len,
+		    (unsigned char *)crlf.p + i, (int)k);
+		out->len += (size_t)n;
+		memcpy(out->p + out->len, "\r\n", 3);
+		out->len += 2;
 	}
 	free(crlf.p);
 }
@@ -822,7 +959,7 @@ mail_render(const struct mail_opts *o, const struct channel_msg *m,
 	f.tlp = queue_tlp_name(m->tlp);
 	memcpy(code, m->code, sizeof(code));
 	code_format(code, f.code);
-	relay_time_local(m->created, f.when, sizeof(f.when));
+	when_local(m->created, f.when, sizeof(f.when));
 
 	if (m->notice != NULL && strcmp(m->notice, "cancel") == 0)
 		words_notice(&f, o->language != NULL &&
@@ -834,7 +971,7 @@ mail_render(const struct mail_opts *o, const struct channel_msg *m,
 	if (subj.oom || body.oom)
 		goto oom;
 
-	rfc5322_date(time(NULL), date, sizeof(date));
+	date_now(date, sizeof(date));
 	mail_buf_fmt(&h, "Date: %s\r\n", date);
 	hdr_mailbox(&h, "From", fname, from_addr, o->charset);
 	hdr_mailbox(&h, "To", name, m->address, o->charset);

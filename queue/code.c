@@ -7,7 +7,8 @@
  * Crockford base32 characters.  The length prefixes make the encoding
  * injective: ("ab", "c") and ("a", "bc") give different codes.
  *
- * Owned state: none between calls.  The secret file (one key per line, 64
+ * Owned state: none between calls, but a struct code_mac (one key set up
+ * for the codes of many recipients) that its caller frees.  The secret file (one key per line, 64
  * hex digits, current key first) is created here once and never
  * overwritten; key bytes are wiped from memory when a keyring is freed and
  * never appear in an error message.
@@ -265,40 +266,80 @@ hmac_alg(void)
 	return mac;
 }
 
-void
-code_compute(const struct code_key *key, const char *alert,
-    const char *recipient, char out[CODE_LEN + 1])
+/* An HMAC context with one key set up, for many codes. */
+struct code_mac {
+	EVP_MAC_CTX	*ctx;
+	int		 fresh;		/* initialised, not used yet */
+};
+
+/* Only out of memory or a broken OpenSSL gets here.  A wrong code would be
+ * sent to a person and could never be matched: stop rather than send it. */
+static void
+code_mac_broken(void)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
+	fprintf(stderr, "code: HMAC-SHA256 unavailable in OpenSSL\n");
+	abort();
+}
+
+struct code_mac *
+code_mac_new(const struct code_key *key)
+{
 	char digest[] = "SHA256";
 	OSSL_PARAM params[2];
-	EVP_MAC_CTX *ctx = NULL;
+	struct code_mac *m;
 	EVP_MAC *mac;
-	uint64_t v;
-	size_t mdlen = 0;
 
 	params[0] = OSSL_PARAM_construct_utf8_string("digest", digest, 0);
 	params[1] = OSSL_PARAM_construct_end();
-	if ((mac = hmac_alg()) == NULL ||
-	    (ctx = EVP_MAC_CTX_new(mac)) == NULL ||
-	    EVP_MAC_init(ctx, key->bytes, sizeof(key->bytes), params) != 1 ||
-	    mac_field(ctx, alert) == -1 || mac_field(ctx, recipient) == -1 ||
-	    EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) != 1 || mdlen < 5) {
-		/*
-		 * Only out of memory or a broken OpenSSL gets here.  A wrong
-		 * code would be sent to a person and could never be matched:
-		 * stop rather than send it.
-		 */
-		fprintf(stderr, "code: HMAC-SHA256 unavailable in OpenSSL\n");
-		abort();
-	}
-	EVP_MAC_CTX_free(ctx);
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (mac = hmac_alg()) == NULL ||
+	    (m->ctx = EVP_MAC_CTX_new(mac)) == NULL ||
+	    EVP_MAC_init(m->ctx, key->bytes, sizeof(key->bytes), params) != 1)
+		code_mac_broken();
+	m->fresh = 1;
+	return m;
+}
+
+void
+code_mac_compute(struct code_mac *m, const char *alert,
+    const char *recipient, char out[CODE_LEN + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	uint64_t v;
+	size_t mdlen = 0;
+
+	/* after the first code: the same key again (OpenSSL keeps it) */
+	if ((!m->fresh && EVP_MAC_init(m->ctx, NULL, 0, NULL) != 1) ||
+	    mac_field(m->ctx, alert) == -1 ||
+	    mac_field(m->ctx, recipient) == -1 ||
+	    EVP_MAC_final(m->ctx, md, &mdlen, sizeof(md)) != 1 || mdlen < 5)
+		code_mac_broken();
+	m->fresh = 0;
 	v = (uint64_t)md[0] << 32 | (uint64_t)md[1] << 24 |
 	    (uint64_t)md[2] << 16 | (uint64_t)md[3] << 8 | (uint64_t)md[4];
 	for (int i = 0; i < CODE_LEN; i++)
 		out[i] = crockford[(v >> (35 - 5 * i)) & 0x1f];
 	out[CODE_LEN] = '\0';
 	OPENSSL_cleanse(md, sizeof(md));
+}
+
+void
+code_mac_free(struct code_mac *m)
+{
+	if (m == NULL)
+		return;
+	EVP_MAC_CTX_free(m->ctx);	/* wipes the key */
+	free(m);
+}
+
+void
+code_compute(const struct code_key *key, const char *alert,
+    const char *recipient, char out[CODE_LEN + 1])
+{
+	struct code_mac *m = code_mac_new(key);
+
+	code_mac_compute(m, alert, recipient, out);
+	code_mac_free(m);
 }
 
 void

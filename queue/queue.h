@@ -138,6 +138,14 @@ void code_keyring_free(struct code_keyring *kr);
  * out receives CODE_LEN characters and a NUL. */
 void code_compute(const struct code_key *key, const char *alert,
     const char *recipient, char out[CODE_LEN + 1]);
+/* The same for many codes under one key: the HMAC key is set up once
+ * (a quarter of the cost of code_compute() per code).  code_mac_new()
+ * never fails (it aborts, as code_compute() does, if OpenSSL cannot). */
+struct code_mac;
+struct code_mac *code_mac_new(const struct code_key *key);
+void code_mac_compute(struct code_mac *m, const char *alert,
+    const char *recipient, char out[CODE_LEN + 1]);
+void code_mac_free(struct code_mac *m);
 /* "ABCDEFGH" -> "ABCD-EFGH" */
 void code_format(const char code[CODE_LEN + 1], char out[CODE_LEN + 2]);
 /* Normalise what a person typed: case, spaces and hyphens ignored, O read as
@@ -540,6 +548,19 @@ typedef void (*queue_plan_fn)(const struct queue_work *w,
  */
 int queue_outcomes(struct queue *q, const struct queue_outcome *v, size_t n,
     int64_t now, queue_plan_fn fn, void *arg, const char *actor);
+
+/* A channel's health as one of its sessions left it (queue_health_report). */
+struct queue_health_note {
+	const char	*channel;
+	int		 ok;
+	const char	*error;		/* when not ok */
+	int64_t		 at;
+};
+/* queue_outcomes() and the health notes h[0..nh), in order, in the same
+ * transaction (the daemon's one commit per turn of its loop). */
+int queue_outcomes_health(struct queue *q, const struct queue_outcome *v,
+    size_t n, const struct queue_health_note *h, size_t nh, int64_t now,
+    queue_plan_fn fn, void *arg, const char *actor);
 /* Apply a plan to a delivery without an attempt (expiry, no channel). */
 int queue_plan_apply(struct queue *q, int64_t delivery,
     const struct queue_plan *plan, int64_t now, const char *actor);

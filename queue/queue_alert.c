@@ -19,11 +19,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "queue/queue_impl.h"
 
 #define TOKEN_BYTES	16	/* delivery.token: 32 hex digits */
+#define TOKEN_BATCH	64	/* tokens drawn from RAND_bytes() at once */
 
 /* 1 if id is 1-40 of A-Z a-z 0-9 - (CONTRACT.md), else 0. */
 static int
@@ -292,28 +294,39 @@ add_deliveries(struct queue *q, const struct conf *c,
 	static const char hex[] = "0123456789abcdef";
 	static const char what[] = "accepting the alert";
 	sqlite3_stmt *s = queue_st(q, ST_TGT_EACH), *ins;
-	int rc;
+	/* the random bytes of TOKEN_BATCH tokens at a time, the HMAC key set
+	 * up once: per call, each costs more than what it computes */
+	unsigned char rnd[TOKEN_BATCH][TOKEN_BYTES];
+	size_t nrnd = 0;
+	struct code_mac *mac = code_mac_new(key);
+	int rc, ret = QUEUE_OK;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const struct conf_policy *p;
-		unsigned char rnd[TOKEN_BYTES];
 		char code[CODE_LEN + 1], token[2 * TOKEN_BYTES + 1];
 		const char *rcpt = COL_TEXT(s, 0);
+		const unsigned char *r;
 
 		if ((p = delivery_policy(q, c, a, rcpt, COL_TEXT(s, 7))) ==
 		    NULL) {
 			queue_done(s);
-			return QUEUE_NOTFOUND;
+			ret = QUEUE_NOTFOUND;
+			goto out;
 		}
-		code_compute(key, id, rcpt, code);
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-			queue_done(s);
-			return queue_fail(q, QUEUE_ERR, "%s: no random bytes "
-			    "from OpenSSL", what);
+		code_mac_compute(mac, id, rcpt, code);
+		if (nrnd == 0) {
+			if (RAND_bytes(&rnd[0][0], sizeof(rnd)) != 1) {
+				queue_done(s);
+				ret = queue_fail(q, QUEUE_ERR, "%s: no random "
+				    "bytes from OpenSSL", what);
+				goto out;
+			}
+			nrnd = TOKEN_BATCH;
 		}
+		r = rnd[--nrnd];
 		for (size_t i = 0; i < TOKEN_BYTES; i++) {
-			token[2 * i] = hex[rnd[i] >> 4];
-			token[2 * i + 1] = hex[rnd[i] & 0xf];
+			token[2 * i] = hex[r[i] >> 4];
+			token[2 * i + 1] = hex[r[i] & 0xf];
 		}
 		token[2 * TOKEN_BYTES] = '\0';
 		ins = queue_st(q, ST_DLV_ADD);
@@ -330,14 +343,19 @@ add_deliveries(struct queue *q, const struct conf *c,
 		if (sqlite3_step(ins) != SQLITE_DONE) {
 			queue_db_fail(q, what);
 			queue_done(s);
-			return QUEUE_ERR;
+			ret = QUEUE_ERR;
+			goto out;
 		}
 		queue_done(ins);
 	}
 	if (rc != SQLITE_DONE)
-		return queue_db_fail(q, what);
-	queue_done(s);
-	return QUEUE_OK;
+		ret = queue_db_fail(q, what);
+	else
+		queue_done(s);
+out:
+	code_mac_free(mac);
+	OPENSSL_cleanse(rnd, sizeof(rnd));
+	return ret;
 }
 
 int

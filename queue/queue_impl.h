@@ -17,7 +17,7 @@
 #include "queue/queue.h"
 
 /* The schema version this program writes (queue_schema.c). */
-#define QUEUE_SCHEMA_VERSION	5
+#define QUEUE_SCHEMA_VERSION	6
 
 enum queue_stmt {
 	ST_BEGIN,

@@ -9,7 +9,7 @@
  * earlier is never overwritten by a stale plan.
  *
  * Promises: a claim and its attempts are one transaction; a batch of
- * outcomes is one transaction; an attempt in flight when a process died is
+ * outcomes (with the channel health its sessions left) is one transaction; an attempt in flight when a process died is
  * finished as tempfail by queue_recover() and retried (at-least-once).
  */
 #include <stdlib.h>
@@ -341,9 +341,35 @@ outcome_plan(const struct queue_work *w, void *arg)
 	return plan_apply(ctx->q, w, &p, ctx->now, ctx->actor);
 }
 
+/* Set a channel's health inside the caller's transaction. */
+static int
+health_set(struct queue *q, const char *channel, int ok, const char *error,
+    int64_t now)
+{
+	sqlite3_stmt *s = queue_st(q, ST_HEALTH_SET);
+
+	BIND_TEXT(s, 1, channel);
+	BIND_INT(s, 2, ok ? 1 : 0);
+	BIND_INT(s, 3, now);
+	BIND_INT(s, 4, now);
+	BIND_TEXT(s, 5, error ? error : "");
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return queue_db_fail(q, "recording a channel's health");
+	queue_done(s);
+	return QUEUE_OK;
+}
+
 int
 queue_outcomes(struct queue *q, const struct queue_outcome *v, size_t n,
     int64_t now, queue_plan_fn fn, void *arg, const char *actor)
+{
+	return queue_outcomes_health(q, v, n, NULL, 0, now, fn, arg, actor);
+}
+
+int
+queue_outcomes_health(struct queue *q, const struct queue_outcome *v,
+    size_t n, const struct queue_health_note *h, size_t nh, int64_t now,
+    queue_plan_fn fn, void *arg, const char *actor)
 {
 	static const char what[] = "recording outcomes";
 	struct outcome_ctx ctx = { .q = q, .fn = fn, .arg = arg, .now = now,
@@ -355,6 +381,12 @@ queue_outcomes(struct queue *q, const struct queue_outcome *v, size_t n,
 
 	if (queue_tx_begin(q, what) != QUEUE_OK)
 		return QUEUE_ERR;
+	for (size_t i = 0; i < nh; i++)
+		if (health_set(q, h[i].channel, h[i].ok, h[i].error,
+		    h[i].at) != QUEUE_OK) {
+			queue_tx_rollback(q);
+			return QUEUE_ERR;
+		}
 	for (size_t i = 0; i < n; i++) {
 		s = queue_st(q, ST_ATT_OF);
 		BIND_INT(s, 1, v[i].attempt);
@@ -516,22 +548,13 @@ queue_health_report(struct queue *q, const char *channel, int ok,
     const char *error, int64_t now)
 {
 	static const char what[] = "recording a channel's health";
-	sqlite3_stmt *s;
 
 	if (queue_tx_begin(q, what) != QUEUE_OK)
 		return QUEUE_ERR;
-	s = queue_st(q, ST_HEALTH_SET);
-	BIND_TEXT(s, 1, channel);
-	BIND_INT(s, 2, ok ? 1 : 0);
-	BIND_INT(s, 3, now);
-	BIND_INT(s, 4, now);
-	BIND_TEXT(s, 5, error ? error : "");
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		queue_db_fail(q, what);
+	if (health_set(q, channel, ok, error, now) != QUEUE_OK) {
 		queue_tx_rollback(q);
 		return QUEUE_ERR;
 	}
-	queue_done(s);
 	return queue_tx_commit(q, what);
 }
 

@@ -48,6 +48,9 @@
 #define MAX_CLIENTS	16
 #define DUE_WALK_MAX	5000	/* deliveries looked at per dispatch pass */
 #define SPOOL_RESCAN_MS	60000	/* even with inotify, look now and then */
+#define FLUSH_MS	10	/* outcomes wait at most this long to be
+				   committed together (outcomes_due()) */
+#define FLUSH_BATCH	500	/* ... or until this many are waiting */
 
 /* A configured channel as the daemon runs it. */
 struct chan {
@@ -99,6 +102,12 @@ struct daemon {
 	/* outcomes read from workers, not yet committed */
 	struct queue_outcome	*out;
 	size_t			 nout;
+	/* channel health left by the sessions collected, not yet committed
+	 * (with the outcomes, in the same transaction) */
+	struct queue_health_note *health;	/* strings owned */
+	size_t			 nhealth;
+	int64_t			 pending_since;	/* the first of those read,
+						   0: none (FLUSH_MS) */
 };
 
 static struct daemon *D;		/* for sched's usable() callback */
@@ -258,6 +267,8 @@ on_result(const struct channel_result *r, void *arg)
 		return;
 	}
 	d->out = v;
+	if (d->pending_since == 0)
+		d->pending_since = queue_now();
 	o = &d->out[d->nout++];
 	o->attempt = r->attempt;
 	o->outcome = channel_outcome_name(r->outcome);
@@ -280,24 +291,75 @@ plan_outcome(const struct queue_work *w, const struct queue_outcome *o,
 	    sizeof(why));
 }
 
-/* Commit the outcomes read so far, in one transaction.  On failure (disk
- * full, busy) they are kept and tried again on the next turn. */
+/*
+ * Is it time to commit what was read?  Outcomes read in one turn of the
+ * loop used to be committed at the start of the next one: the faster the
+ * loop, the more commits (a WAL sync each, and the same index pages
+ * written again and again).  They now wait up to FLUSH_MS (or FLUSH_BATCH
+ * of them), which changes no promise: a delivery moves on only with its
+ * outcome committed, and an outcome lost with a crash is an attempt in
+ * flight, retried (at-least-once).  Draining commits at once.
+ */
+static int
+outcomes_due(const struct daemon *d, int64_t now)
+{
+	if (d->nout == 0 && d->nhealth == 0)
+		return 0;
+	return d->draining || d->nout + d->nhealth >= FLUSH_BATCH ||
+	    now - d->pending_since >= FLUSH_MS;
+}
+
+/* Keep a channel's health as a session left it, until the next commit. */
+static void
+health_note(struct daemon *d, const char *channel, int ok, const char *error)
+{
+	struct queue_health_note *v, *h;
+	char *c = strdup(channel), *e = ok ? NULL : strdup(error ? error : "");
+
+	if (c == NULL || (!ok && e == NULL) || (v = realloc(d->health,
+	    (d->nhealth + 1) * sizeof(*v))) == NULL) {
+		free(c);
+		free(e);
+		queue_health_report(d->q, channel, ok, error, queue_now());
+		return;
+	}
+	d->health = v;
+	if (d->pending_since == 0)
+		d->pending_since = queue_now();
+	h = &d->health[d->nhealth++];
+	h->channel = c;
+	h->ok = ok;
+	h->error = e;
+	h->at = queue_now();
+}
+
+/* Commit the outcomes read so far, with the health notes of the sessions
+ * collected, in one transaction.  On failure (disk full, busy) they are
+ * kept and tried again on the next turn. */
 static void
 outcomes_flush(struct daemon *d)
 {
-	if (d->nout == 0)
+	if (d->nout == 0 && d->nhealth == 0)
 		return;
-	if (queue_outcomes(d->q, d->out, d->nout, queue_now(), plan_outcome, d,
-	    "dengond") != QUEUE_OK) {
+	if (queue_outcomes_health(d->q, d->out, d->nout, d->health,
+	    d->nhealth, queue_now(), plan_outcome, d, "dengond") != QUEUE_OK) {
 		log_errx("recording %zu outcomes: %s (will retry)", d->nout,
 		    queue_errmsg(d->q));
+		/* next try in a second, or sooner with more to record */
+		d->pending_since = queue_now() + 1000 - FLUSH_MS;
 		return;
 	}
+	d->pending_since = 0;
 	for (size_t i = 0; i < d->nout; i++) {
 		free((char *)(uintptr_t)d->out[i].evidence);
 		free((char *)(uintptr_t)d->out[i].error);
 	}
 	d->nout = 0;
+	for (size_t i = 0; i < d->nhealth; i++) {
+		free((char *)(uintptr_t)d->health[i].channel);
+		free((char *)(uintptr_t)d->health[i].error);
+	}
+	d->nhealth = 0;
 }
 
 /* ---- inboxes ------------------------------------------------------------------ */
@@ -802,9 +864,9 @@ workers_collect(struct daemon *d)
 
 			log_warnx("channel %s: session of %zu messages failed: %s",
 			    w->channel, w->n, why);
-			queue_health_report(d->q, w->channel, 0, why, queue_now());
+			health_note(d, w->channel, 0, why);
 		} else
-			queue_health_report(d->q, w->channel, 1, NULL, queue_now());
+			health_note(d, w->channel, 1, NULL);
 		worker_free(w);
 		d->workers[i] = d->workers[--d->nworkers];
 	}
@@ -1595,8 +1657,10 @@ run(struct daemon *d)
 		workers_deadlines(d, now);
 		workers_withdraw(d, now);
 		workers_collect(d);
-		outcomes_flush(d);
+		if (outcomes_due(d, now))
+			outcomes_flush(d);
 		if (d->draining && d->nworkers == 0 && d->nout == 0 &&
+		    d->nhealth == 0 &&
 		    inboxes_running(d) == 0 && modems_running(d) == 0)
 			return 0;
 		if (!d->draining) {
@@ -1642,8 +1706,14 @@ run(struct daemon *d)
 			if (d->modems[i].attempt != 0 && t < timeout)
 				timeout = t < 0 ? 0 : t;
 		}
-		if (d->nout > 0 && timeout > 1000)
-			timeout = 1000;		/* retry a failed commit */
+		if (d->nout > 0 || d->nhealth > 0) {
+			/* commit when due (FLUSH_MS; a second after a
+			 * failed commit) */
+			int64_t t = d->pending_since + FLUSH_MS - queue_now();
+
+			if (t < timeout)
+				timeout = t < 0 ? 0 : t;
+		}
 		np = 0;
 		pfd[np++] = (struct pollfd){ .fd = d->sig_fd[0], .events = POLLIN };
 		pfd[np++] = (struct pollfd){ .fd = d->draining ? -1 : d->listen_fd,
@@ -1661,6 +1731,7 @@ run(struct daemon *d)
 		    sizeof(pfd[0]); i++)
 			pfd[np++] = (struct pollfd){ .fd = d->modems[i].fd,
 			    .events = POLLIN };
+		log_flush();
 		if (poll(pfd, np, (int)timeout) == -1 && errno != EINTR) {
 			log_errx("poll: %s", strerror(errno));
 			return 1;
@@ -1745,6 +1816,7 @@ main(int argc, char **argv)
 	if (lock_take(&d) == -1)
 		goto out;
 	log_open("dengond", foreground ? "stderr" : d.conf->log);
+	log_defer(1);		/* written before each poll() */
 	D = &d;
 	if ((d.q = queue_open(d.conf->queue, d.conf->group, 0, err,
 	    sizeof(err))) == NULL) {
@@ -1786,6 +1858,11 @@ out:
 	free(d.workers);
 	free(d.modems);
 	free(d.out);
+	for (size_t i = 0; i < d.nhealth; i++) {
+		free((char *)(uintptr_t)d.health[i].channel);
+		free((char *)(uintptr_t)d.health[i].error);
+	}
+	free(d.health);
 	code_keyring_free(&d.kr);
 	queue_close(d.q);
 	conf_free(d.conf);

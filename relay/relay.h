@@ -26,6 +26,11 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_set_debug(int on);
+/* With on, informational lines to a file or stderr are kept until
+ * log_flush() (or a warning, an error, exit()): one write per turn of the
+ * daemon's loop rather than one per line. */
+void log_defer(int on);
+void log_flush(void);
 
 /* ---- JSON writer (json.c) ---------------------------------------------- */
 

@@ -43,14 +43,19 @@ write_all(int fd, const void *buf, size_t len)
 int
 frame_write(int fd, const unsigned char *payload, size_t len)
 {
-	unsigned char hdr[4];
+	unsigned char hdr[4], buf[4 + WORKER_FRAME_MAX];
 
 	hdr[0] = (unsigned char)(len >> 24);
 	hdr[1] = (unsigned char)(len >> 16);
 	hdr[2] = (unsigned char)(len >> 8);
 	hdr[3] = (unsigned char)len;
-	return write_all(fd, hdr, 4) == -1 || write_all(fd, payload, len) == -1 ?
-	    -1 : 0;
+	if (len > WORKER_FRAME_MAX)
+		return write_all(fd, hdr, 4) == -1 ||
+		    write_all(fd, payload, len) == -1 ? -1 : 0;
+	/* one write, one wake-up of the reader */
+	memcpy(buf, hdr, 4);
+	memcpy(buf + 4, payload, len);
+	return write_all(fd, buf, 4 + len);
 }
 
 int

@@ -155,6 +155,39 @@ test_stable_and_distinct(void **state)
 	assert_int_equal(strlen(c1), CODE_LEN);
 }
 
+/* One key set up for many codes gives what code_compute() gives. */
+static void
+test_code_mac(void **state)
+{
+	struct code_key k, k2;
+	struct code_mac *m, *m2;
+	char got[CODE_LEN + 1], want[CODE_LEN + 1];
+
+	fixed_key(&k);
+	k2 = k;
+	k2.bytes[0] ^= 1;
+	m = code_mac_new(&k);
+	m2 = code_mac_new(&k2);
+	code_mac_compute(m, "20261121-0042", "r0001", got);
+	assert_string_equal(got, "GB450S6W");
+	for (int i = 0; i < 200; i++) {
+		char a[32], r[32];
+
+		snprintf(a, sizeof(a), "A-%d", i % 3);
+		snprintf(r, sizeof(r), "r%d", i);
+		code_mac_compute(m, a, r, got);
+		code_compute(&k, a, r, want);
+		assert_string_equal(got, want);
+		/* two contexts side by side keep their own keys */
+		code_mac_compute(m2, a, r, got);
+		code_compute(&k2, a, r, want);
+		assert_string_equal(got, want);
+	}
+	code_mac_free(m);
+	code_mac_free(m2);
+	code_mac_free(NULL);
+}
+
 static void
 test_format(void **state)
 {
@@ -375,6 +408,7 @@ main(void)
 		cmocka_unit_test(test_base32_hand_example),
 		cmocka_unit_test(test_known_answer),
 		cmocka_unit_test(test_stable_and_distinct),
+		cmocka_unit_test(test_code_mac),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_normalise),
 		cmocka_unit_test(test_keyring_create),

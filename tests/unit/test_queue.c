@@ -433,7 +433,68 @@ test_create_permissions(void **state)
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0640);
 	queue_close(q);
-	assert_int_equal(count_in(path, "PRAGMA user_version"), 5);
+	assert_int_equal(count_in(path, "PRAGMA user_version"), 6);
+}
+
+/* Version 6: no list of more than two constants "x IN ('a', 'b', 'c')" in the
+ * CHECK constraints of delivery and attempt nor in the trigger of Q1
+ * (SQLite builds a b-tree of such a list each time it checks one) on a
+ * fresh queue; a version 5 queue migrated gets the new trigger and keeps
+ * its constraints as they were written (the same rules); the rules hold. */
+static void
+test_schema_v6(void **state)
+{
+	static const char in_lists[] = "SELECT count(*) FROM sqlite_schema "
+	    "WHERE (name IN ('delivery', 'notice') AND sql LIKE '%state IN (%') "
+	    "OR (name = 'attempt' AND sql LIKE '%outcome IN (%') "
+	    "OR (name = 'delivery_q1' AND sql LIKE '% IN (%')";
+	char path[512];
+	struct queue *q;
+	sqlite3 *db;
+
+	q = open_queue(fresh_path(path, sizeof(path)));
+	queue_close(q);
+	assert_int_equal(count_in(path, in_lists), 0);
+	/* Back to version 5: attempt's CHECK as version 1 wrote it. */
+	db = raw_open(path);
+	assert_int_equal(raw_exec(db, "PRAGMA writable_schema = ON; "
+	    "UPDATE sqlite_schema SET sql = replace(sql, "
+	    "'CHECK (outcome = ''ok'' OR outcome = ''tempfail'' OR "
+	    "outcome = ''permfail'')', "
+	    "'CHECK (outcome IN (''ok'', ''tempfail'', ''permfail''))') "
+	    "WHERE name = 'attempt'; PRAGMA writable_schema = OFF; "
+	    "PRAGMA user_version = 5"), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(count_in(path, in_lists), 1);
+	q = open_queue(path);
+	check_ok(q);
+	queue_close(q);
+	assert_int_equal(count_in(path, "PRAGMA user_version"), 6);
+	assert_int_equal(count_in(path, in_lists), 1);
+	assert_int_equal(count_in(path, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE name = 'delivery_q1' AND sql LIKE '% IN (%'"), 0);
+	db = raw_open(path);
+	assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_"
+	    "integrity_check WHERE integrity_check = 'ok'"), 1);
+	/* The rules: an outcome outside the three, a state outside the
+	 * machine (the trigger of Q1 speaks first). */
+	assert_int_equal(raw_exec(db, "INSERT INTO alert(id, tlp, source, "
+	    "key_id, created, expires) VALUES ('A-1', 'GREEN', 't', "
+	    "'0123456789abcdef', 1, 2); INSERT INTO delivery(id, alert, "
+	    "recipient, name, policy, expires, code, token, created, updated) "
+	    "VALUES (1, 'A-1', 'r', 'n', 'p', 2, 'ABCDEFGH', "
+	    "'0123456789abcdef0123456789abcdef', 1, 1)"), SQLITE_OK);
+	assert_int_equal(raw_exec(db, "INSERT INTO attempt(delivery, channel, "
+	    "address, revision, started, finished, outcome) VALUES (1, 'm', "
+	    "'a', 1, 1, 2, 'maybe')"), SQLITE_CONSTRAINT);
+	assert_int_equal(raw_exec(db, "INSERT INTO attempt(delivery, channel, "
+	    "address, revision, started, finished, outcome) VALUES (1, 'm', "
+	    "'a', 1, 1, 2, 'permfail')"), SQLITE_OK);
+	assert_int_equal(raw_exec(db, "UPDATE delivery SET state = 'lost' "
+	    "WHERE id = 1"), SQLITE_CONSTRAINT);
+	assert_int_equal(raw_exec(db, "UPDATE delivery SET state = 'failed', "
+	    "next_action = 5 WHERE id = 1"), SQLITE_CONSTRAINT);
+	sqlite3_close(db);
 }
 
 static void
@@ -448,7 +509,7 @@ test_newer_version_refused(void **state)
 	/* Reopening a current one works and changes nothing. */
 	q = open_queue(path);
 	queue_close(q);
-	assert_int_equal(count_in(path, "PRAGMA user_version"), 5);
+	assert_int_equal(count_in(path, "PRAGMA user_version"), 6);
 	db = raw_open(path);
 	assert_int_equal(raw_exec(db, "PRAGMA user_version = 7"), SQLITE_OK);
 	sqlite3_close(db);
@@ -1457,7 +1518,7 @@ test_two_processes_fresh_queue(void **state)
 		    KIDS);
 		assert_int_equal(count_in(path, "SELECT count(*) FROM "
 		    "delivery"), 10 * KIDS);
-		assert_int_equal(count_in(path, "PRAGMA user_version"), 5);
+		assert_int_equal(count_in(path, "PRAGMA user_version"), 6);
 	}
 }
 
@@ -1741,6 +1802,51 @@ test_backlog_and_attempts(void **state)
 	queue_close(q);
 }
 
+static int
+health_copy(const struct queue_health *h, void *arg)
+{
+	struct queue_health *v = arg;
+
+	for (; v->name[0] != '\0'; v++)
+		;
+	*v = *h;
+	return 0;
+}
+
+/* The daemon's health notes ride in the outcomes' transaction, in order:
+ * a failure, then a success, of one channel; another channel down. */
+static void
+test_outcomes_health(void **state)
+{
+	const struct queue_health_note notes[] = {
+		{ "mail", 0, "connect: refused", 1000 },
+		{ "sms", 0, "no modem", 1500 },
+		{ "mail", 1, NULL, 2000 },
+	};
+	struct queue_health h[4];
+	char path[512];
+	struct queue *q;
+
+	q = open_queue(fresh_path(path, sizeof(path)));
+	assert_int_equal(queue_outcomes_health(q, NULL, 0, notes, 3, 2500,
+	    NULL, NULL, "test"), QUEUE_OK);
+	memset(h, 0, sizeof(h));
+	assert_int_equal(queue_health_each(q, health_copy, h), 0);
+	assert_string_equal(h[0].name, "mail");
+	assert_int_equal(h[0].up, 1);
+	assert_int_equal(h[0].since, 2000);
+	assert_int_equal(h[0].last_ok, 2000);
+	assert_int_equal(h[0].last_error_at, 1000);
+	assert_string_equal(h[0].last_error, "connect: refused");
+	assert_string_equal(h[1].name, "sms");
+	assert_int_equal(h[1].up, 0);
+	assert_int_equal(h[1].last_ok, 0);
+	assert_string_equal(h[1].last_error, "no modem");
+	assert_string_equal(h[2].name, "");
+	check_ok(q);
+	queue_close(q);
+}
+
 /* ---- reading: contacts, alerts ---------------------------------------- */
 
 static int
@@ -1861,6 +1967,7 @@ main(void)
 		cmocka_unit_test(test_open_missing),
 		cmocka_unit_test(test_create_permissions),
 		cmocka_unit_test(test_newer_version_refused),
+		cmocka_unit_test(test_schema_v6),
 		cmocka_unit_test(test_transition_table),
 		cmocka_unit_test(test_transition_trigger_raw),
 		cmocka_unit_test(test_append_only),
@@ -1872,6 +1979,7 @@ main(void)
 		cmocka_unit_test(test_confirm_collision),
 		cmocka_unit_test(test_invariants_corrupted),
 		cmocka_unit_test(test_two_processes_fresh_queue),
+		cmocka_unit_test(test_outcomes_health),
 		cmocka_unit_test(test_backup),
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_disk_full_enospc),
