@@ -166,8 +166,9 @@ fax_configure(const struct conf_channel *ch, const struct conf *relay,
 		snprintf(err, errlen, "international_prefix: 1 to 4 digits");
 		goto fail;
 	}
-	if (strpbrk(fc->user, "\r\n") != NULL) {
-		snprintf(err, errlen, "user: holds a line break");
+	if (strpbrk(fc->user, "\r\n\" ") != NULL) {
+		snprintf(err, errlen, "user: holds a blank, a quote or a line "
+		    "break");
 		goto fail;
 	}
 	if (stat(fc->font, &st) == -1) {
@@ -790,7 +791,8 @@ hf_store(struct hf *h, const char *path, char *name, size_t namelen,
 	/* "150 FILE: /tmp/doc12.tif (Opening new data connection)." */
 	if (hf_cmd(h, err, errlen, "STOT") != 150 ||
 	    (p = strstr(h->reply, "FILE: ")) == NULL ||
-	    sscanf(p + 6, "%255[^ ]", name) != 1 || strlen(name) >= namelen) {
+	    sscanf(p + 6, "%255[^ ]", name) != 1 || strlen(name) >= namelen ||
+	    strchr(name, '"') != NULL) {
 		if (h->code > 0)
 			snprintf(err, errlen, "HylaFAX refused the upload: "
 			    "%.200s", h->reply);
