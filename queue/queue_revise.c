@@ -49,6 +49,26 @@ deliveries_change(struct queue *q, enum queue_stmt st, const char *alert,
 	return QUEUE_OK;
 }
 
+/* Run st (?1 alert, ?2 now, ?3 revision, ?4 reason) to add notices for
+ * the alert's recipients already reached; *n added. */
+static int
+notices_add(struct queue *q, enum queue_stmt st, const char *alert,
+    int64_t now, int rev, const char *reason, const char *what, int64_t *n)
+{
+	sqlite3_stmt *s = queue_st(q, st);
+
+	BIND_TEXT(s, 1, alert);
+	BIND_INT(s, 2, now);
+	BIND_INT(s, 3, rev);
+	if (reason != NULL)
+		BIND_TEXT(s, 4, reason);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return queue_db_fail(q, what);
+	queue_done(s);
+	*n = sqlite3_changes(q->db);
+	return QUEUE_OK;
+}
+
 int
 queue_alert_update(struct queue *q, const char *alert, const char *subject,
     const char *body, const char *actor, int64_t now, int *revision,
@@ -80,16 +100,9 @@ queue_alert_update(struct queue *q, const char *alert, const char *subject,
 	if ((rc = deliveries_change(q, ST_DLV_REARM, alert, now, what,
 	    rearmed)) != QUEUE_OK)
 		goto fail;
-	s = queue_st(q, ST_NOTICE_ADD_UPDATE);
-	BIND_TEXT(s, 1, alert);
-	BIND_INT(s, 2, now);
-	BIND_INT(s, 3, rev);
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		rc = queue_db_fail(q, what);
+	if ((rc = notices_add(q, ST_NOTICE_ADD_UPDATE, alert, now, rev, NULL,
+	    what, &notices)) != QUEUE_OK)
 		goto fail;
-	}
-	queue_done(s);
-	notices = sqlite3_changes(q->db);
 	*revision = rev;
 	snprintf(why, sizeof(why), "revision %d; sent again now to %lld "
 	    "recipients already reached, and as a notice on %lld channels "
@@ -110,7 +123,6 @@ queue_alert_cancel(struct queue *q, const char *alert, const char *reason,
 {
 	static const char what[] = "cancelling an alert";
 	char why[640];
-	sqlite3_stmt *s;
 	int64_t notices;
 	int rc, rev;
 
@@ -120,18 +132,9 @@ queue_alert_cancel(struct queue *q, const char *alert, const char *reason,
 	    QUEUE_OK)
 		goto fail;
 	/* the notices first: they need the states before the cancel */
-	s = queue_st(q, ST_NOTICE_ADD);
-	BIND_TEXT(s, 1, alert);
-	BIND_INT(s, 2, now);
-	BIND_INT(s, 3, rev);
-	if (reason != NULL)
-		BIND_TEXT(s, 4, reason);
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		rc = queue_db_fail(q, what);
+	if ((rc = notices_add(q, ST_NOTICE_ADD, alert, now, rev, reason, what,
+	    &notices)) != QUEUE_OK)
 		goto fail;
-	}
-	queue_done(s);
-	notices = sqlite3_changes(q->db);
 	if ((rc = deliveries_change(q, ST_DLV_CANCEL, alert, now, what,
 	    n)) != QUEUE_OK)
 		goto fail;
