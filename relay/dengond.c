@@ -108,6 +108,8 @@ struct daemon {
 	size_t			 nhealth;
 	int64_t			 pending_since;	/* the first of those read,
 						   0: none (FLUSH_MS) */
+	int			 modem_out;	/* a modem's outcome is among
+						   them: commit before dispatch */
 };
 
 static struct daemon *D;		/* for sched's usable() callback */
@@ -350,6 +352,7 @@ outcomes_flush(struct daemon *d)
 		return;
 	}
 	d->pending_since = 0;
+	d->modem_out = 0;
 	for (size_t i = 0; i < d->nout; i++) {
 		free((char *)(uintptr_t)d->out[i].evidence);
 		free((char *)(uintptr_t)d->out[i].error);
@@ -1657,7 +1660,11 @@ run(struct daemon *d)
 		workers_deadlines(d, now);
 		workers_withdraw(d, now);
 		workers_collect(d);
-		if (outcomes_due(d, now))
+		/* A modem's outcome is committed before that modem is given
+		 * its next message: one message per modem in flight at a
+		 * crash, as before outcomes were batched (SMS is slow: the
+		 * batching is for mail sessions). */
+		if (outcomes_due(d, now) || d->modem_out)
 			outcomes_flush(d);
 		if (d->draining && d->nworkers == 0 && d->nout == 0 &&
 		    d->nhealth == 0 &&
@@ -1757,8 +1764,12 @@ run(struct daemon *d)
 				if (d->workers[k].fd == pfd[i].fd)
 					worker_read(&d->workers[k], on_result, d);
 			for (size_t k = 0; k < d->nmodems; k++)
-				if (d->modems[k].fd == pfd[i].fd)
+				if (d->modems[k].fd == pfd[i].fd) {
+					size_t before = d->nout;
+
 					modem_read(&d->modems[k], on_result, d);
+					d->modem_out |= d->nout > before;
+				}
 		}
 	}
 }
