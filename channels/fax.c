@@ -15,8 +15,8 @@
  *   the file), JNEW, JPARM (dial string, document, one dial and one try,
  *   a kill time within our own timeout, fine or normal, no mail
  *   notification, job tag "dengon <attempt>"), JSUBM: job N;
- *   then the job's state every second (JOBFMT + LIST of sendq and
- *   doneq) until it is done or failed.
+ *   then the job's state every second (JOB N + JPARM, the whole job
+ *   listing in one reply) until it is done or failed.
  * Outcome: every page sent (the far end confirmed each one, which is what
  * HylaFAX counts) => ok with arrival evidence (delivered); a busy line, no
  * answer, no carrier, a failed page => tempfail (dengon's own retry policy
@@ -368,28 +368,24 @@ fax_words(const struct fax_conf *fc, const struct channel_msg *m,
 	return 0;
 }
 
-/* Render m's pages. */
+/* Word and render m's pages; the words stay in w and d for the caller,
+ * who frees them with words_free(w) whatever is returned. */
 static int
 fax_pages_of(const struct fax_conf *fc, const struct channel_msg *m,
-    struct fax_pages *pages, char *err, size_t errlen)
+    struct fax_pages *pages, struct words *w, struct fax_doc *d, char *err,
+    size_t errlen)
 {
-	struct words w;
-	struct fax_doc d;
-	int rc;
-
+	memset(w, 0, sizeof(*w));
 	if (m->code == NULL || strlen(m->code) != CODE_LEN) {
 		snprintf(err, errlen, "the confirmation code is not %d "
 		    "characters", CODE_LEN);
 		return -1;
 	}
-	if (fax_words(fc, m, &w, &d) == -1) {
-		words_free(&w);
+	if (fax_words(fc, m, w, d) == -1) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	rc = fax_render(&d, pages, err, errlen);
-	words_free(&w);
-	return rc;
+	return fax_render(d, pages, err, errlen);
 }
 
 int
@@ -426,12 +422,8 @@ fax_render_text(void *state, const struct channel_msg *m, char **out,
 		    m->address != NULL ? m->address : "(none)");
 		return -1;
 	}
-	if (fax_pages_of(fc, m, &pages, err, errlen) == -1)
-		return -1;
-	if (fax_words(fc, m, &w, &d) == -1) {
+	if (fax_pages_of(fc, m, &pages, &w, &d, err, errlen) == -1) {
 		words_free(&w);
-		fax_pages_free(&pages);
-		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	mail_buf_fmt(&b, "Fax to %s (dialled %s): %d page%s, A4, %s "
@@ -457,10 +449,14 @@ fax_render_file(void *state, const struct channel_msg *m, const char *path,
     char *err, size_t errlen)
 {
 	struct fax_pages pages;
+	struct words w;
+	struct fax_doc d;
 	size_t n = strlen(path);
 	int rc;
 
-	if (fax_pages_of(state, m, &pages, err, errlen) == -1)
+	rc = fax_pages_of(state, m, &pages, &w, &d, err, errlen);
+	words_free(&w);
+	if (rc == -1)
 		return -1;
 	if (n > 4 && strcasecmp(path + n - 4, ".png") == 0)
 		rc = fax_write_png(&pages, path, err, errlen);
@@ -1079,13 +1075,16 @@ fax_send(void *state, const struct channel_msg *msgs, size_t n,
 	int rc = 0;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term;	/* no SA_RESTART: reads end early */
+	sa.sa_handler = on_term;	/* no SA_RESTART: the sleep between polls
+					   ends at once (reads retry EINTR) */
 	sigaction(SIGTERM, &sa, NULL);
 	for (size_t i = 0; i < n; i++) {
 		const struct channel_msg *m = &msgs[i];
 		char dial[64], tmp[] = "/tmp/dengon-fax-XXXXXX";
 		char doc[256], why[512];
 		struct fax_pages pages;
+		struct words w;
+		struct fax_doc d;
 		long id = 0;
 		int fd;
 
@@ -1102,7 +1101,9 @@ fax_send(void *state, const struct channel_msg *msgs, size_t n,
 		}
 		/* a page that cannot be drawn now (the font unreadable, out
 		 * of memory) may be drawn later: tempfail */
-		if (fax_pages_of(fc, m, &pages, why, sizeof(why)) == -1) {
+		rc = fax_pages_of(fc, m, &pages, &w, &d, why, sizeof(why));
+		words_free(&w);
+		if (rc == -1) {
 			result(report, arg, m, CHANNEL_TEMPFAIL, 0, NULL, why);
 			continue;
 		}
